@@ -1,0 +1,43 @@
+"""What a provider can do, declared per adapter and checked before any I/O."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Capability"]
+
+
+class Capability(str, enum.Enum):
+    """One thing a provider can do. Adapters declare a frozenset of these; nothing is discovered at run time."""
+
+    SEARCH_BY_IMAGE = "search_by_image"
+    """Search with uploaded image bytes."""
+    SEARCH_BY_URL = "search_by_url"
+    """Search with an image URL that the provider downloads."""
+    SEARCH_BY_ID = "search_by_id"
+    """Search with the id of an indexed record."""
+    SEARCH_BY_COLOR = "search_by_color"
+    """Search by a hex colour."""
+    SERVER_CROP = "server_crop"
+    """The provider crops the query image to a box itself; without it the client crops before upload."""
+    FILTERS = "filters"
+    """Metadata filters on search."""
+    METADATA = "metadata"
+    """Records carry metadata that is stored and returned."""
+    INDEX_WRITE = "index_write"
+    """Insert records."""
+    INDEX_UPDATE = "index_update"
+    """Change a record's metadata without re-uploading its image."""
+    INDEX_DELETE = "index_delete"
+    """Delete records."""
+    GET = "get"
+    """Fetch one record by id."""
+    COUNT = "count"
+    """Count the records in the index."""
+    LIST = "list"
+    """Iterate over every record."""
+    MIN_SCORE = "min_score"
+    """Drop hits below a score on the provider side."""
+
+    def __str__(self) -> str:
+        return self.value
