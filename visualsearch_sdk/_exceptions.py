@@ -5,6 +5,8 @@
     VisualSearchError
     ├── ConfigurationError          unknown provider, missing or invalid credentials/options
     ├── ImageError                  unreadable or unsupported image, bad box, too large after fitting
+    ├── InvalidQueryError           a malformed argument: colour, URL, paging, search mode (also a ValueError)
+    │   └── InvalidFilterError      a malformed filter expression or dict
     ├── UnsupportedCapabilityError  the provider lacks the capability (raised before any I/O)
     │   └── UnsupportedFilterError  the provider cannot express this part of the filter
     └── APIError                    provider, method and URL (never secrets)
@@ -35,6 +37,8 @@ __all__ = [
     "ConfigurationError",
     "ImageError",
     "ImageErrorReason",
+    "InvalidFilterError",
+    "InvalidQueryError",
     "InvalidRequestError",
     "NotFoundError",
     "RateLimitError",
@@ -75,6 +79,14 @@ class ImageError(VisualSearchError):
     def __init__(self, message: str, *, reason: ImageErrorReason) -> None:
         super().__init__(message)
         self.reason: ImageErrorReason = reason
+
+
+class InvalidQueryError(VisualSearchError, ValueError):
+    """A malformed argument (colour, URL, paging, search mode); raised before any I/O."""
+
+
+class InvalidFilterError(InvalidQueryError):
+    """A malformed filter expression or MongoDB-style filter dict."""
 
 
 class UnsupportedCapabilityError(VisualSearchError):
