@@ -1,0 +1,691 @@
+"""Metadata filters: a small AST, built with operators or parsed from a MongoDB-style dict.
+
+Build filters from field references and combine them with ``&``, ``|`` and ``~``::
+
+    (F("brand") == "A") & F("price").between(10, 199) & ~F("colour").isin(["red", "blue"])
+
+or pass the MongoDB-style dict that means the same, through :func:`parse_filter`::
+
+    {"brand": "A", "price": {"$gte": 10, "$lte": 199}, "colour": {"$nin": ["red", "blue"]}}
+
+Accepted: an implicit ``$eq`` (``{"brand": "A"}``); ``$eq $ne $lt $lte $gt $gte $in $nin`` and ``$not``
+(wrapping an operator dict) under a field, several operators on one field meaning AND; ``$and $or $nor``
+(non-empty lists) at the top; several top-level keys meaning AND. ``{}`` means no filter. Everything else
+(``$regex``, ``$exists``, nested documents, ``None``, NaN) raises :class:`InvalidFilterError` naming the
+offending part. Field names are taken literally (a dot is part of the name, not a path).
+:func:`to_mongo` gives the canonical dict back.
+
+Semantics (the local engine implements exactly this; vendor adapters are checked against it):
+
+* Values are JSON scalars: ``str``, ``int``, ``float``, ``bool``. ``None``, NaN and infinities are refused.
+* Types never mix. Numbers (int or float, not bool) compare with numbers, as IEEE doubles (``1 == 1.0``; ints
+  beyond 2**53 lose precision as in every JSON backend); strings with strings, by code point; bools only with
+  bools (``True != 1``). A record value of another type (``None``, a list, a dict), or a missing field, equals
+  nothing and orders against nothing.
+* ``eq`` is that type-aware equality. ``ne`` is its negation, so a record *missing* the field matches ``!=``
+  (as in MongoDB).
+* ``lt le gt ge`` and ``between`` (inclusive both ends) hold only when both sides are numbers or both are
+  strings; otherwise, or when the field is missing, they are False. Their filter value cannot be a bool.
+* ``isin`` is ``eq`` against any value; ``~isin`` (``$nin``) therefore matches records missing the field.
+* ``~`` (``Not``) is the plain logical negation of its part over every record, missing fields included.
+
+:func:`evaluate` checks one record in pure Python; :func:`evaluate_mask` checks a whole column store at once
+with numpy; they agree exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from ._exceptions import InvalidFilterError
+
+__all__ = [
+    "MISSING",
+    "And",
+    "Between",
+    "Column",
+    "Compare",
+    "CompareOp",
+    "F",
+    "Filter",
+    "FilterLike",
+    "In",
+    "Not",
+    "Or",
+    "Scalar",
+    "evaluate",
+    "evaluate_mask",
+    "fields",
+    "parse_filter",
+    "to_mongo",
+    "walk",
+]
+
+Scalar: TypeAlias = str | int | float | bool
+"""A filter value: a JSON scalar. Not ``None`` (missing fields never equal anything), nor NaN or infinity."""
+
+CompareOp: TypeAlias = Literal["eq", "ne", "lt", "le", "gt", "ge"]
+"""The comparison operators of :class:`Compare`."""
+
+_SYMBOL: dict[str, str] = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_TO_MONGO: dict[str, str] = {"eq": "$eq", "ne": "$ne", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+_FROM_MONGO: dict[str, CompareOp] = {
+    "$eq": "eq", "$ne": "ne", "$lt": "lt", "$lte": "le", "$gt": "gt", "$gte": "ge"
+}  # fmt: skip
+_ORDER = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
+_FIELD_OPS = (*_FROM_MONGO, "$in", "$nin", "$not")
+_BOOL_HINT = (
+    "a Filter has no truth value: combine filters with & | ~ instead of and/or/not, and parenthesize each "
+    "comparison: (F('a') == 1) & (F('b') == 2)"
+)
+
+_Kind = Literal["b", "n", "s"]
+_Norm: TypeAlias = "tuple[_Kind, float | str | bool]"
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __reduce__(self) -> str:
+        return "MISSING"  # pickle and copy by reference: the sentinel stays a singleton
+
+
+MISSING: object = _Missing()
+"""Sentinel for a row without the field, in :attr:`Column.values` and :meth:`Column.build`."""
+
+
+def _to_float(x: int | float | np.integer | np.floating) -> float:
+    try:
+        return float(x)
+    except OverflowError:  # an int beyond the double range
+        return math.inf if x > 0 else -math.inf
+
+
+def _classify(x: object) -> _Norm | None:
+    """The kind of a value and its comparable form (numbers as floats), or None when it matches nothing."""
+    if isinstance(x, (bool, np.bool_)):
+        return "b", bool(x)
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return "n", _to_float(x)
+    if isinstance(x, str):
+        return "s", x
+    return None
+
+
+def _norm(v: Scalar) -> _Norm:
+    norm = _classify(v)
+    assert norm is not None  # filter values are validated scalars
+    return norm
+
+
+def _check_field(field: object) -> str:
+    if not isinstance(field, str) or not field or field.startswith("$"):
+        raise InvalidFilterError(
+            f"field name must be a non-empty string not starting with '$', got {field!r}"
+        )
+    return field
+
+
+def _scalar(value: object, where: str) -> Scalar:
+    """Validate one filter value; ``where`` names the part for the message."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
+        raise InvalidFilterError(
+            f"{where}: None is not a filter value (a missing field never equals anything; "
+            "!= and $nin already match records without the field)"
+        )
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        if not math.isfinite(_to_float(value)):
+            raise InvalidFilterError(
+                f"{where}: {value!r} is not a filter value (NaN and infinities are refused)"
+            )
+        return value
+    raise InvalidFilterError(
+        f"{where}: {type(value).__name__} is not a filter value; use str, int, float or bool"
+    )
+
+
+class Filter:
+    """Base of the filter AST: combine with ``&``, ``|`` and ``~`` (never ``and``/``or``/``not``)."""
+
+    __slots__ = ()
+
+    def _key(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Filter):
+            return NotImplemented
+        return type(self) is type(other) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._key()))
+
+    def __and__(self, other: Filter) -> Filter:
+        return And(_flat(self, And) + _flat(other, And))
+
+    def __or__(self, other: Filter) -> Filter:
+        return Or(_flat(self, Or) + _flat(other, Or))
+
+    def __invert__(self) -> Filter:
+        return Not(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(_BOOL_HINT)
+
+    def describe(self) -> str:
+        """A readable one-line form, e.g. ``brand == 'A' & price in [10, 199]``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+def _flat(f: Filter, kind: type[And] | type[Or]) -> tuple[Filter, ...]:
+    return f.parts if isinstance(f, kind) else (f,)
+
+
+def _tag(v: Scalar) -> tuple[_Kind, Scalar]:
+    # Structural equality must not conflate True with 1 (they mean different filters); 1 and 1.0 may.
+    return (_norm(v)[0], v)
+
+
+def _braces(values: tuple[Scalar, ...]) -> str:
+    return "{" + ", ".join(map(repr, values)) + "}"
+
+
+def _wrap(f: Filter) -> str:
+    return f"({f.describe()})" if isinstance(f, (And, Or)) else f.describe()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Compare(Filter):
+    """``field <op> value``: built by ``F("price") < 10`` and friends."""
+
+    field: str
+    op: CompareOp
+    value: Scalar
+
+    def __post_init__(self) -> None:
+        _check_field(self.field)
+        if self.op not in _SYMBOL:
+            raise InvalidFilterError(
+                f"{self.field}: unknown comparison {self.op!r}; use one of {list(_SYMBOL)}"
+            )
+        where = f"{self.field} {_SYMBOL[self.op]}"
+        value = _scalar(self.value, where)
+        if self.op in _ORDER and isinstance(value, bool):
+            raise InvalidFilterError(f"{where} {value!r}: ordering needs a number or a string, not a bool")
+        object.__setattr__(self, "value", value)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.field, self.op, _tag(self.value))
+
+    def describe(self) -> str:
+        """``field == 'value'``."""
+        return f"{self.field} {_SYMBOL[self.op]} {self.value!r}"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Between(Filter):
+    """``lo <= field <= hi``, inclusive: both bounds numbers, or both strings, with ``lo <= hi``."""
+
+    field: str
+    lo: Scalar
+    hi: Scalar
+
+    def __post_init__(self) -> None:
+        _check_field(self.field)
+        where = f"{self.field} between"
+        lo, hi = _scalar(self.lo, where), _scalar(self.hi, where)
+        if isinstance(lo, bool) or _norm(lo)[0] != _norm(hi)[0]:
+            raise InvalidFilterError(
+                f"{where} {self.lo!r} and {self.hi!r}: bounds must both be numbers or both strings"
+            )
+        if _compare(hi, "lt", lo):
+            raise InvalidFilterError(
+                f"{where} {self.lo!r} and {self.hi!r}: the lower bound is above the upper"
+            )
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.field, _tag(self.lo), _tag(self.hi))
+
+    def describe(self) -> str:
+        """``field in [lo, hi]``."""
+        return f"{self.field} in [{self.lo!r}, {self.hi!r}]"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class In(Filter):
+    """``field`` equals one of ``values`` (non-empty; duplicates dropped, order kept)."""
+
+    field: str
+    values: tuple[Scalar, ...]
+
+    def __post_init__(self) -> None:
+        _check_field(self.field)
+        where = f"{self.field} in"
+        if isinstance(self.values, (str, bytes, Mapping)) or not isinstance(self.values, Iterable):
+            raise InvalidFilterError(f"{where}: pass a list of values, got {type(self.values).__name__}")
+        unique: dict[tuple[_Kind, Scalar], Scalar] = {}
+        for v in self.values:
+            v = _scalar(v, where)
+            unique.setdefault(_tag(v), v)
+        if not unique:
+            raise InvalidFilterError(f"{where}: needs at least one value")
+        object.__setattr__(self, "values", tuple(unique.values()))
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.field, tuple(_tag(v) for v in self.values))
+
+    def describe(self) -> str:
+        """``field in {'a', 'b'}``."""
+        return f"{self.field} in {_braces(self.values)}"
+
+
+def _check_parts(node: And | Or) -> None:
+    parts = tuple(node.parts)
+    if not parts:
+        raise InvalidFilterError(f"{type(node).__name__} needs at least one part")
+    for i, p in enumerate(parts):
+        if not isinstance(p, Filter):
+            raise InvalidFilterError(f"{type(node).__name__} part {i} is a {type(p).__name__}, not a Filter")
+    object.__setattr__(node, "parts", parts)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class And(Filter):
+    """Every part holds. ``a & b`` builds one, flattening nested ``And``s."""
+
+    parts: tuple[Filter, ...]
+
+    def __post_init__(self) -> None:
+        _check_parts(self)
+
+    def _key(self) -> tuple[object, ...]:
+        return self.parts
+
+    def describe(self) -> str:
+        """``a & b``, compound parts in parentheses."""
+        return " & ".join(map(_wrap, self.parts))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Or(Filter):
+    """At least one part holds. ``a | b`` builds one, flattening nested ``Or``s."""
+
+    parts: tuple[Filter, ...]
+
+    def __post_init__(self) -> None:
+        _check_parts(self)
+
+    def _key(self) -> tuple[object, ...]:
+        return self.parts
+
+    def describe(self) -> str:
+        """``a | b``, compound parts in parentheses."""
+        return " | ".join(map(_wrap, self.parts))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Not(Filter):
+    """The part does not hold (missing fields included). ``~f`` builds one; ``~~f`` gives back ``f``."""
+
+    part: Filter
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.part, Filter):
+            raise InvalidFilterError(f"Not needs a Filter, got {type(self.part).__name__}")
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.part,)
+
+    def __invert__(self) -> Filter:
+        return self.part
+
+    def describe(self) -> str:
+        """``field not in {...}`` or ``~(...)``."""
+        if isinstance(self.part, In):
+            return f"{self.part.field} not in {_braces(self.part.values)}"
+        return f"~({self.part.describe()})"
+
+
+class F:
+    """A field reference: ``F("price") < 10``, ``F("brand").isin(["A", "B"])``."""
+
+    __slots__ = ("field",)
+
+    def __init__(self, field: str) -> None:
+        self.field = _check_field(field)
+
+    def __repr__(self) -> str:
+        return f"F({self.field!r})"
+
+    def __eq__(self, value: Scalar) -> Filter:  # type: ignore[override]
+        return Compare(self.field, "eq", value)
+
+    def __ne__(self, value: Scalar) -> Filter:  # type: ignore[override]
+        return Compare(self.field, "ne", value)
+
+    def __lt__(self, value: Scalar) -> Filter:
+        return Compare(self.field, "lt", value)
+
+    def __le__(self, value: Scalar) -> Filter:
+        return Compare(self.field, "le", value)
+
+    def __gt__(self, value: Scalar) -> Filter:
+        return Compare(self.field, "gt", value)
+
+    def __ge__(self, value: Scalar) -> Filter:
+        return Compare(self.field, "ge", value)
+
+    def between(self, lo: Scalar, hi: Scalar) -> Filter:
+        """``lo <= field <= hi``, inclusive; both numbers or both strings, ``lo <= hi``."""
+        return Between(self.field, lo, hi)
+
+    def isin(self, values: Iterable[Scalar]) -> Filter:
+        """``field`` equals one of ``values`` (a non-empty iterable; duplicates are dropped)."""
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+            raise InvalidFilterError(f"{self.field} in: pass a list of values, got {type(values).__name__}")
+        return In(self.field, tuple(values))
+
+    def _no_combine(self, other: object) -> Filter:
+        raise TypeError(f"cannot combine a bare field {self!r}: {_BOOL_HINT}")
+
+    __and__ = __rand__ = __or__ = __ror__ = _no_combine
+
+
+FilterLike: TypeAlias = Filter | Mapping[str, object]
+"""What search calls accept as ``filter=``: a :class:`Filter` or a MongoDB-style dict."""
+
+
+# --- MongoDB-style dicts ------------------------------------------------------------------------------------
+
+
+def parse_filter(value: FilterLike | None) -> Filter | None:
+    """Turn a Filter (returned as is), a MongoDB-style dict (``{}`` means none) or None into a Filter or None.
+
+    Raises:
+        InvalidFilterError: malformed dict or value; the message names the offending path.
+    """
+    if value is None or isinstance(value, Filter):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidFilterError(f"filter must be a Filter, a dict or None, got {type(value).__name__}")
+    return _parse_doc(value, "filter") if value else None
+
+
+@contextmanager
+def _at(path: str) -> Iterator[None]:
+    """Prefix the path to errors raised while building a node."""
+    try:
+        yield
+    except InvalidFilterError as exc:
+        raise InvalidFilterError(f"{path}: {exc.message}") from exc
+
+
+def _parse_doc(doc: object, path: str) -> Filter:
+    if isinstance(doc, Filter):
+        return doc
+    if not isinstance(doc, Mapping) or not doc:
+        raise InvalidFilterError(f"{path}: expected a non-empty condition dict, got {doc!r}")
+    nodes = [_parse_item(key, value, f"{path}[{key!r}]") for key, value in doc.items()]
+    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+
+
+def _parse_item(key: object, value: object, path: str) -> Filter:
+    if key in ("$and", "$or", "$nor"):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise InvalidFilterError(f"{path}: {key} needs a non-empty list of conditions, got {value!r}")
+        parts = tuple(_parse_doc(v, f"{path}[{i}]") for i, v in enumerate(value))
+        if key == "$and":
+            return And(parts)
+        if key == "$or":
+            return Or(parts)
+        return Not(parts[0] if len(parts) == 1 else Or(parts))
+    if isinstance(key, str) and key.startswith("$"):
+        hint = f"; put it under a field: {{'field': {{{key!r}: ...}}}}" if key in _FIELD_OPS else ""
+        raise InvalidFilterError(
+            f"{path}: unknown operator {key!r} where a field or $and/$or/$nor is expected{hint}"
+        )
+    with _at(path):
+        field = _check_field(key)
+    if isinstance(value, Mapping):
+        return _parse_ops(field, value, path)
+    return Compare(field, "eq", _scalar(value, path))
+
+
+def _values(arg: object, path: str) -> tuple[Scalar, ...]:
+    if not isinstance(arg, (list, tuple)) or not arg:
+        raise InvalidFilterError(f"{path}: needs a non-empty list of values, got {arg!r}")
+    return tuple(_scalar(v, f"{path}[{i}]") for i, v in enumerate(arg))
+
+
+def _parse_ops(field: str, ops: Mapping[object, object], path: str) -> Filter:
+    keys = list(ops)
+    if not keys or not all(isinstance(k, str) and k.startswith("$") for k in keys):
+        raise InvalidFilterError(
+            f"{path}: a dict value must hold only operators ({', '.join(_FIELD_OPS)}); "
+            f"nested documents are not supported, got {dict(ops)!r}"
+        )
+    if set(keys) == {"$gte", "$lte"}:
+        try:
+            return Between(field, _scalar(ops["$gte"], path), _scalar(ops["$lte"], path))
+        except InvalidFilterError:
+            pass  # not a well-formed range (mixed kinds, lo > hi): keep the two comparisons
+    nodes: list[Filter] = []
+    for op, arg in ops.items():
+        where = f"{path}[{op!r}]"
+        if op in _FROM_MONGO:
+            value = _scalar(arg, where)
+            with _at(where):
+                nodes.append(Compare(field, _FROM_MONGO[str(op)], value))
+        elif op in ("$in", "$nin"):
+            node = In(field, _values(arg, where))
+            nodes.append(node if op == "$in" else Not(node))
+        elif op == "$not":
+            if not isinstance(arg, Mapping):
+                raise InvalidFilterError(f"{where}: $not takes an operator dict such as {{'$in': [...]}}")
+            nodes.append(Not(_parse_ops(field, arg, where)))
+        else:
+            raise InvalidFilterError(f"{where}: unknown operator {op!r}; supported: {', '.join(_FIELD_OPS)}")
+    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+
+
+def _ops(f: Filter) -> tuple[str, dict[str, object]] | None:
+    """The field and operator dict of a single-field node; None for And/Or and negations of them."""
+    if isinstance(f, Compare):
+        return f.field, {_TO_MONGO[f.op]: f.value}
+    if isinstance(f, Between):
+        return f.field, {"$gte": f.lo, "$lte": f.hi}
+    if isinstance(f, In):
+        return f.field, {"$in": list(f.values)}
+    if isinstance(f, Not):
+        if isinstance(f.part, In):
+            return f.part.field, {"$nin": list(f.part.values)}
+        inner = _ops(f.part)
+        if inner is not None:
+            return inner[0], {"$not": inner[1]}
+    return None
+
+
+def to_mongo(f: Filter) -> dict[str, object]:
+    """The canonical MongoDB-style dict of a filter; ``parse_filter(to_mongo(f)) == f``."""
+    if isinstance(f, Compare) and f.op == "eq":
+        return {f.field: f.value}
+    single = _ops(f)
+    if single is not None:
+        return {single[0]: single[1]}
+    if isinstance(f, Or):
+        return {"$or": [to_mongo(p) for p in f.parts]}
+    if isinstance(f, And):
+        docs = [to_mongo(p) for p in f.parts]
+        keys = [next(iter(d)) for d in docs if len(d) == 1]
+        if len(docs) > 1 and len(keys) == len(docs) == len(set(keys)):
+            return {
+                k: d[k] for k, d in zip(keys, docs, strict=True)
+            }  # several top-level keys parse back to this And
+        return {"$and": docs}
+    assert isinstance(f, Not)
+    if isinstance(f.part, Or) and len(f.part.parts) > 1:
+        return {"$nor": [to_mongo(p) for p in f.part.parts]}
+    return {"$nor": [to_mongo(f.part)]}  # a one-element $nor parses back to Not(part)
+
+
+# --- Evaluation ---------------------------------------------------------------------------------------------
+
+
+def walk(f: Filter) -> Iterator[Filter]:
+    """Every node of ``f``, pre-order (``f`` first)."""
+    yield f
+    if isinstance(f, (And, Or)):
+        for p in f.parts:
+            yield from walk(p)
+    elif isinstance(f, Not):
+        yield from walk(f.part)
+
+
+def fields(f: Filter) -> frozenset[str]:
+    """The field names ``f`` refers to."""
+    return frozenset(n.field for n in walk(f) if isinstance(n, (Compare, Between, In)))
+
+
+def _compare(x: object, op: CompareOp, value: Scalar) -> bool:
+    if op == "ne":
+        return not _compare(x, "eq", value)
+    got, want = _classify(x), _norm(value)
+    if got is None or got[0] != want[0]:
+        return False
+    return got[1] == want[1] if op == "eq" else bool(_ORDER[op](got[1], want[1]))
+
+
+def evaluate(f: Filter, metadata: Mapping[str, object]) -> bool:
+    """Whether one record's metadata matches ``f`` (pure Python; the semantics of the module docstring)."""
+    if isinstance(f, Compare):
+        return _compare(metadata.get(f.field, MISSING), f.op, f.value)
+    if isinstance(f, Between):
+        x = metadata.get(f.field, MISSING)
+        return _compare(x, "ge", f.lo) and _compare(x, "le", f.hi)
+    if isinstance(f, In):
+        x = metadata.get(f.field, MISSING)
+        return any(_compare(x, "eq", v) for v in f.values)
+    if isinstance(f, And):
+        return all(evaluate(p, metadata) for p in f.parts)
+    if isinstance(f, Or):
+        return any(evaluate(p, metadata) for p in f.parts)
+    assert isinstance(f, Not)
+    return not evaluate(f.part, metadata)
+
+
+_BoolArray: TypeAlias = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class Column:
+    """One field over ``n`` rows, as :func:`evaluate_mask` reads it; build once per field and cache it."""
+
+    values: npt.NDArray[np.object_]
+    """The raw value per row, :data:`MISSING` where the row lacks the field."""
+    numbers: npt.NDArray[np.float64]
+    """The value as a float where it is an int or float (not a bool), else NaN."""
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 1 or self.values.shape != self.numbers.shape:
+            raise ValueError(
+                f"Column arrays must be 1-D and equally long: {self.values.shape} {self.numbers.shape}"
+            )
+
+    @classmethod
+    def build(cls, values: Sequence[object]) -> Column:
+        """Build a column from one value per row (:data:`MISSING` for absent)."""
+        n = len(values)
+        norms = [_classify(v) for v in values]
+        numbers = np.fromiter((c[1] if c and c[0] == "n" else math.nan for c in norms), np.float64, count=n)
+        return cls(np.fromiter(values, dtype=object, count=n), numbers)
+
+    @cached_property
+    def _bools(self) -> npt.NDArray[np.int8]:
+        """1 or 0 where the value is a bool, else -1."""
+        norms = (_classify(v) for v in self.values)
+        return np.fromiter((int(c[1]) if c and c[0] == "b" else -1 for c in norms), np.int8, len(self.values))
+
+    @cached_property
+    def _strings(self) -> tuple[list[str], npt.NDArray[np.intp]]:
+        """The sorted distinct strings, and per row the index of its string in them (else -1)."""
+        uniq = sorted({v for v in self.values if isinstance(v, str)})
+        pos = {s: i for i, s in enumerate(uniq)}
+        codes = np.fromiter((pos.get(v, -1) if isinstance(v, str) else -1 for v in self.values), np.intp)
+        return uniq, codes
+
+
+def _mask_compare(col: Column, op: CompareOp, value: Scalar) -> _BoolArray:
+    if op == "ne":
+        return ~_mask_compare(col, "eq", value)
+    kind, v = _norm(value)
+    if kind == "n":
+        return np.asarray(_ORDER[op](col.numbers, v) if op != "eq" else col.numbers == v, dtype=np.bool_)
+    if kind == "b":  # only eq: ordering on bools is refused at construction
+        return np.asarray(col._bools == int(v), dtype=np.bool_)
+    # Strings compare through their rank among the column's sorted distinct strings: exact and vectorised.
+    uniq, codes = col._strings
+    lo, hi = bisect_left(uniq, str(v)), bisect_right(uniq, str(v))
+    if op == "eq":
+        code = _code(uniq, str(v))  # -1 marks non-strings, so an absent string must match nothing
+        return np.asarray(codes == code, dtype=np.bool_) if code >= 0 else np.zeros(len(codes), np.bool_)
+    if op in ("lt", "le"):
+        return (codes >= 0) & (codes < (lo if op == "lt" else hi))
+    return codes >= (hi if op == "gt" else lo)
+
+
+def _code(uniq: list[str], s: str) -> int:
+    """The index of ``s`` among the sorted distinct strings, or -1."""
+    i = bisect_left(uniq, s)
+    return i if i < len(uniq) and uniq[i] == s else -1
+
+
+def _mask_in(col: Column, values: tuple[Scalar, ...]) -> _BoolArray:
+    norms = [_norm(v) for v in values]
+    uniq, codes = col._strings
+    mask = np.isin(col.numbers, [v for k, v in norms if k == "n"])
+    mask |= np.isin(col._bools, [int(v) for k, v in norms if k == "b"])
+    return mask | np.isin(codes, [c for k, v in norms if k == "s" and (c := _code(uniq, str(v))) >= 0])
+
+
+def evaluate_mask(f: Filter, column: Callable[[str], Column], n: int) -> _BoolArray:
+    """Which of ``n`` rows match ``f``, as a bool array; ``column(field)`` gives each field's :class:`Column`.
+
+    Agrees exactly with :func:`evaluate` on every row.
+    """
+    if isinstance(f, (Compare, Between, In)):
+        col = column(f.field)
+        if col.values.shape != (n,):
+            raise ValueError(f"column {f.field!r} has shape {col.values.shape}, expected ({n},)")
+        if isinstance(f, Compare):
+            return _mask_compare(col, f.op, f.value)
+        if isinstance(f, Between):
+            return _mask_compare(col, "ge", f.lo) & _mask_compare(col, "le", f.hi)
+        return _mask_in(col, f.values)
+    if isinstance(f, (And, Or)):
+        masks = [evaluate_mask(p, column, n) for p in f.parts]
+        combine = np.logical_and if isinstance(f, And) else np.logical_or
+        return np.asarray(combine.reduce(masks), dtype=np.bool_) if len(masks) > 1 else masks[0]
+    assert isinstance(f, Not)
+    return ~evaluate_mask(f.part, column, n)
