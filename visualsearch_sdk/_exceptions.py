@@ -17,6 +17,7 @@
             ├── NotFoundError       (404)
             ├── RateLimitError      (429, vendor quota codes)
             ├── InvalidRequestError (400/413/422)
+            │   └── ConflictError   (409: the id exists already and the call does not replace)
             └── ServerError         (5xx)
 
 Every error is raised with keyword arguments and chains its cause; httpx and pydantic errors never escape
@@ -35,6 +36,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "ConfigurationError",
+    "ConflictError",
     "ImageError",
     "ImageErrorReason",
     "InvalidFilterError",
@@ -57,6 +59,7 @@ ImageErrorReason = Literal[
     "decompression_bomb",
     "bad_box",
 ]
+
 
 class VisualSearchError(Exception):
     """Base class of every error this SDK raises."""
@@ -201,6 +204,10 @@ class RateLimitError(APIStatusError):
 
 class InvalidRequestError(APIStatusError):
     """400/413/422: the provider refused the request as malformed."""
+
+
+class ConflictError(InvalidRequestError):
+    """409: the record exists already and the call was not asked to replace it (pass ``upsert=True``)."""
 
 
 class ServerError(APIStatusError):

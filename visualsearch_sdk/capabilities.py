@@ -8,7 +8,7 @@ __all__ = ["Capability"]
 
 
 class Capability(str, enum.Enum):
-    """One thing a provider can do. Adapters declare a frozenset of these; nothing is discovered at run time."""
+    """One thing a provider can do: adapters declare a frozenset of these, nothing is discovered."""
 
     SEARCH_BY_IMAGE = "search_by_image"
     """Search with uploaded image bytes."""
@@ -26,6 +26,10 @@ class Capability(str, enum.Enum):
     """Records carry metadata that is stored and returned."""
     INDEX_WRITE = "index_write"
     """Insert records."""
+    INDEX_FROM_BYTES = "index_from_bytes"
+    """Insert records whose image is uploaded by the client."""
+    INDEX_FROM_URL = "index_from_url"
+    """Insert records by image URL, which the provider downloads."""
     INDEX_UPDATE = "index_update"
     """Change a record's metadata without re-uploading its image."""
     INDEX_DELETE = "index_delete"

@@ -1,0 +1,606 @@
+"""``VisualSearch`` and ``AsyncVisualSearch``: thin shells over the shared pipeline.
+
+Both build the same adapter and ``Pipeline`` in ``_ClientBase`` (no I/O: the HTTP client, and for the local
+backend the engine, are created on first use). They differ only in how they wait: the sync client sends with
+``httpx.Client`` and runs preprocessing inline, the async one uses ``httpx.AsyncClient`` and worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+import tenacity
+
+from visualsearch_sdk import __version__
+from visualsearch_sdk._bulk import BulkRun, Progress
+from visualsearch_sdk._config import ClientOptions, parse_provider_url, resolve_environment
+from visualsearch_sdk._core import Flow, Pipeline, Send
+from visualsearch_sdk._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    VisualSearchError,
+)
+from visualsearch_sdk._logging import logger, redact_url
+from visualsearch_sdk._registry import Provider, get_adapter
+from visualsearch_sdk._retry import RetryPolicy
+from visualsearch_sdk.capabilities import Capability
+from visualsearch_sdk.filters import FilterLike
+from visualsearch_sdk.models import (
+    DeleteReport,
+    ImageInput,
+    ImageRecord,
+    IndexReport,
+    MetadataValue,
+    SearchHit,
+    SearchResult,
+    StoredRecord,
+)
+from visualsearch_sdk.preprocess import Preset
+from visualsearch_sdk.providers._base import Adapter
+
+__all__ = ["AsyncVisualSearch", "VisualSearch"]
+
+T = TypeVar("T")
+_C = TypeVar("_C", bound="_ClientBase")
+_UNSET: Any = object()
+
+
+class _ClientBase:
+    """Configuration shared by both clients; does no I/O."""
+
+    def __init__(
+        self,
+        provider: str | Provider = "memory://",
+        *,
+        options: Any = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        allow_http: bool | None = None,
+        preset: Preset = _UNSET,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass http_client= or transport=, not both")
+        text = str(provider)
+        url = parse_provider_url(text if ":" in text else f"{text}://")
+        if base_url is not None:
+            url = type(url)(**{**url.__dict__, "params": {**url.params, "base_url": base_url}})
+        self.client_options = ClientOptions().merged(
+            timeout=timeout,
+            max_retries=max_retries,
+            allow_http=allow_http if allow_http is not None else url.flag("allow_http"),
+        )
+        adapter_cls = get_adapter(url.provider)
+        environ = os.environ if environ is None else environ
+        self.adapter: Adapter = adapter_cls.from_url(
+            url, options=options, environ=environ, client_options=self.client_options
+        )
+        self._pipeline = Pipeline(self.adapter, preset=None if preset is _UNSET else preset)
+        self.retry = retry or RetryPolicy(max_retries=self.client_options.max_retries)
+        self._user_http = http_client
+        self._transport = transport
+        self._init_args: dict[str, Any] = {
+            "provider": provider,
+            "options": options,
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "allow_http": allow_http,
+            "preset": preset,
+            "retry": retry,
+            "http_client": http_client,
+            "transport": transport,
+            "environ": environ,
+        }
+
+    @classmethod
+    def from_url(cls: type[_C], url: str, **kwargs: Any) -> _C:
+        """A client for a provider URL such as ``local:///var/lib/index`` or ``memory://``."""
+        return cls(url, **kwargs)
+
+    @classmethod
+    def from_env(
+        cls: type[_C], environ: Mapping[str, str] | None = None, *, profile: str | None = None, **kwargs: Any
+    ) -> _C:
+        """A client from ``VISUALSEARCH_URL``, else the ``VISUALSEARCH_PROFILE`` (or ``profile=``) profile of
+        ``visualsearch.toml``; with nothing set, an in-memory local backend. Explicit ``kwargs`` win."""
+        environ = os.environ if environ is None else environ
+        found = resolve_environment(environ, profile=profile)
+        merged = {**found.options, **{k: v for k, v in kwargs.items() if v is not None}}
+        return cls(found.url, environ=environ, **merged)
+
+    def with_options(self: _C, **changes: Any) -> _C:
+        """A new client with some constructor arguments changed (the original is left as it is)."""
+        return type(self)(**{**self._init_args, **changes})
+
+    @property
+    def provider(self) -> str:
+        """The provider's name, e.g. ``"local"``."""
+        return self.adapter.provider
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What this provider can do; calls needing anything else raise before any I/O."""
+        return self.adapter.capabilities
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.adapter.describe()})"
+
+    def _http_kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.adapter.base_url,
+            "timeout": self.client_options.timeout,
+            "follow_redirects": False,
+            "headers": {"user-agent": f"visualsearch_sdk/{__version__} python-httpx/{httpx.__version__}"},
+        }
+
+    def _default_transport(self) -> Any:
+        if self._transport is not None:
+            return self._transport
+        handler = getattr(self.adapter, "in_process_handler", None)
+        app = handler() if callable(handler) else None
+        if app is None:
+            return None
+        from visualsearch_sdk.local.app import LocalTransport
+
+        return LocalTransport(app)
+
+    def _transport_error(self, exc: httpx.TransportError, request: httpx.Request, attempt: int) -> APIError:
+        url = redact_url(request.url)
+        kind = type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            error: APIError = APITimeoutError(
+                f"request timed out ({kind})",
+                provider=self.provider,
+                method=request.method,
+                url=url,
+                attempts=attempt,
+            )
+        else:
+            error = APIConnectionError(
+                f"connection failed ({kind}: {exc})",
+                provider=self.provider,
+                method=request.method,
+                url=url,
+                attempts=attempt,
+            )
+        error.not_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))  # type: ignore[attr-defined]
+        return error
+
+    def _finish(self, step: Send, response: httpx.Response, attempt: int, started: float) -> httpx.Response:
+        logger.debug(
+            "%s %s -> %s (attempt %d, %.1f ms)",
+            step.request.method,
+            redact_url(step.request.url),
+            response.status_code,
+            attempt,
+            (time.perf_counter() - started) * 1000,
+        )
+        error = self.adapter.error_for(response)
+        if error is not None:
+            error.attempts = attempt
+            raise error
+        return response
+
+    def _index_input(self, records: Iterable[ImageRecord | Mapping[str, Any]]) -> list[ImageRecord]:
+        if isinstance(records, (ImageRecord, Mapping)):
+            records = [records]
+        return self._pipeline.check_index_input(records)
+
+
+class VisualSearch(_ClientBase):
+    """The synchronous client. Use it as a context manager, or call ``close()``."""
+
+    def __init__(self, provider: str | Provider = "memory://", **kwargs: Any) -> None:
+        super().__init__(provider, **kwargs)
+        self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> httpx.Client:
+        if self._user_http is not None:
+            if not isinstance(self._user_http, httpx.Client):
+                raise ConfigurationError(
+                    "VisualSearch takes an httpx.Client (AsyncVisualSearch an AsyncClient)"
+                )
+            return self._user_http
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(transport=self._default_transport(), **self._http_kwargs())
+            return self._http
+
+    def _send(self, step: Send) -> httpx.Response:
+        client, attempt = self._client(), 0
+        retrying = tenacity.Retrying(
+            **self.retry.tenacity_kwargs(idempotent=step.idempotent, sleep=time.sleep)
+        )
+        for state in retrying:
+            with state:
+                attempt += 1
+                started = time.perf_counter()
+                try:
+                    response = client.send(step.request, auth=self.adapter.auth())
+                    response.read()
+                except httpx.TransportError as exc:
+                    raise self._transport_error(exc, step.request, attempt) from exc
+                return self._finish(step, response, attempt, started)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _run(self, flow: Flow[T]) -> T:
+        value: Any = None
+        error: VisualSearchError | None = None
+        while True:
+            try:
+                step = flow.send(value) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                value = self._send(step) if isinstance(step, Send) else step.fn()
+            except VisualSearchError as exc:
+                error = exc
+
+    # -- public API -----------------------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """Check the credentials and the endpoint with one cheap request; raises on failure."""
+        self._run(self._pipeline.verify())
+
+    def index(
+        self, records: Iterable[ImageRecord | Mapping[str, Any]], *, upsert: bool = False
+    ) -> IndexReport:
+        """Index records (in the provider's batch size); every record is reported once, succeeded or failed.
+
+        An id that exists already fails with ``ConflictError`` unless ``upsert=True`` replaces it.
+        """
+        checked = self._index_input(records)
+        report = IndexReport()
+        for batch in self._pipeline.batches(checked):
+            report = report.merge(self._run(self._pipeline.index_batch(batch, upsert=upsert)))
+        return report
+
+    def index_many(
+        self,
+        records: Iterable[ImageRecord | Mapping[str, Any]],
+        *,
+        concurrency: int = 4,
+        batch_size: int | None = None,
+        upsert: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """Index a stream of records with bounded memory, ``concurrency`` batches at a time (threads)."""
+        self._pipeline.require(Capability.INDEX_WRITE)
+        size = min(batch_size or self.adapter.batch_size, self.adapter.batch_size)
+        run = BulkRun(records, batch_size=size, progress=progress)
+        workers = max(1, concurrency)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="visualsearch-index") as pool:
+            pending: dict[Future[IndexReport], list[ImageRecord]] = {}
+
+            def settle(done: Iterable[Future[IndexReport]]) -> None:
+                for future in done:
+                    batch = pending.pop(future)
+                    try:
+                        run.finished(batch, future.result())
+                    except VisualSearchError as exc:
+                        run.crashed(batch, exc)
+
+            for batch in run.batches():
+                pending[pool.submit(self._run, self._pipeline.index_batch(batch, upsert=upsert))] = batch
+                if len(pending) >= workers * 2:
+                    settle(wait(pending, return_when=FIRST_COMPLETED).done)
+            settle(wait(pending).done)
+        return run.report()
+
+    def search(
+        self,
+        *,
+        image: ImageInput | None = None,
+        url: str | None = None,
+        id: str | None = None,
+        color: str | tuple[int, int, int] | None = None,
+        box: Sequence[float] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        filter: FilterLike | None = None,
+        fields: Sequence[str] | None = None,
+        min_score: float | None = None,
+    ) -> SearchResult:
+        """Find similar images by exactly one of ``image``, ``url``, ``id`` or ``color``."""
+        query = self._pipeline.make_query(
+            image=image,
+            url=url,
+            id=id,
+            color=color,
+            box=box,
+            limit=limit,
+            offset=offset,
+            filter=filter,
+            fields=fields,
+            min_score=min_score,
+        )
+        return self._run(self._pipeline.search(query, image))
+
+    def iter_search(
+        self,
+        *,
+        image: ImageInput | None = None,
+        url: str | None = None,
+        id: str | None = None,
+        color: str | tuple[int, int, int] | None = None,
+        box: Sequence[float] | None = None,
+        page_size: int = 50,
+        filter: FilterLike | None = None,
+        fields: Sequence[str] | None = None,
+        min_score: float | None = None,
+    ) -> Iterator[SearchHit]:
+        """Every hit, fetched lazily page by page, up to the provider's paging window."""
+        query = self._pipeline.make_query(
+            image=image,
+            url=url,
+            id=id,
+            color=color,
+            box=box,
+            limit=min(page_size, self.adapter.max_limit),
+            offset=0,
+            filter=filter,
+            fields=fields,
+            min_score=min_score,
+        )
+        prepared = self._pipeline.prepare_query_image(query, image)
+        for page in self._pipeline.page_queries(query, page_size):
+            result = self._run(self._pipeline.search_prepared(page, prepared))
+            yield from result.hits
+            if self._pipeline.is_last_page(page, result):
+                return
+
+    def get(self, id: str) -> StoredRecord:
+        """One record by id; ``NotFoundError`` if absent."""
+        return self._run(self._pipeline.get(id))
+
+    def update(self, id: str, metadata: Mapping[str, MetadataValue | None]) -> StoredRecord:
+        """Merge metadata into a record without re-uploading its image (``None`` removes a field)."""
+        return self._run(self._pipeline.update(id, metadata))
+
+    def delete(self, ids: str | Sequence[str]) -> DeleteReport:
+        """Delete records; ids that do not exist are listed in ``not_found``."""
+        return self._run(self._pipeline.delete(ids))
+
+    def count(self) -> int:
+        """How many records the index holds."""
+        return self._run(self._pipeline.count())
+
+    def iter_records(self, *, page_size: int = 100) -> Iterator[StoredRecord]:
+        """Every record, page by page."""
+        cursor: str | None = None
+        while True:
+            records, cursor = self._run(self._pipeline.list_page(cursor, page_size))
+            yield from records
+            if cursor is None:
+                return
+
+    def close(self) -> None:
+        """Close the HTTP client (and the in-process engine); an injected ``http_client`` is left open."""
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def __enter__(self) -> VisualSearch:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncVisualSearch(_ClientBase):
+    """The asynchronous client: the same methods as ``VisualSearch``, awaited."""
+
+    def __init__(self, provider: str | Provider = "memory://", **kwargs: Any) -> None:
+        super().__init__(provider, **kwargs)
+        self._http: httpx.AsyncClient | None = None
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._user_http is not None:
+            if not isinstance(self._user_http, httpx.AsyncClient):
+                raise ConfigurationError("AsyncVisualSearch takes an httpx.AsyncClient")
+            return self._user_http
+        if self._http is None:
+            self._http = httpx.AsyncClient(transport=self._default_transport(), **self._http_kwargs())
+        return self._http
+
+    async def _send(self, step: Send) -> httpx.Response:
+        client, attempt = self._client(), 0
+        retrying = tenacity.AsyncRetrying(
+            **self.retry.tenacity_kwargs(idempotent=step.idempotent, sleep=anyio.sleep)
+        )
+        async for state in retrying:
+            with state:
+                attempt += 1
+                started = time.perf_counter()
+                try:
+                    response = await client.send(step.request, auth=self.adapter.auth())
+                    await response.aread()
+                except httpx.TransportError as exc:
+                    raise self._transport_error(exc, step.request, attempt) from exc
+                return self._finish(step, response, attempt, started)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _run(self, flow: Flow[T]) -> T:
+        value: Any = None
+        error: VisualSearchError | None = None
+        while True:
+            try:
+                step = flow.send(value) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                if isinstance(step, Send):
+                    value = await self._send(step)
+                else:
+                    value = await anyio.to_thread.run_sync(step.fn)
+            except VisualSearchError as exc:
+                error = exc
+
+    # -- public API -----------------------------------------------------------------------------------
+
+    async def verify(self) -> None:
+        """Check the credentials and the endpoint with one cheap request; raises on failure."""
+        await self._run(self._pipeline.verify())
+
+    async def index(
+        self, records: Iterable[ImageRecord | Mapping[str, Any]], *, upsert: bool = False
+    ) -> IndexReport:
+        """Index records in the provider's batch size; every record is reported once, succeeded or failed."""
+        checked = self._index_input(records)
+        report = IndexReport()
+        for batch in self._pipeline.batches(checked):
+            report = report.merge(await self._run(self._pipeline.index_batch(batch, upsert=upsert)))
+        return report
+
+    async def index_many(
+        self,
+        records: Iterable[ImageRecord | Mapping[str, Any]],
+        *,
+        concurrency: int = 4,
+        batch_size: int | None = None,
+        upsert: bool = False,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """Index a stream of records with bounded memory, ``concurrency`` batches at a time (tasks)."""
+        self._pipeline.require(Capability.INDEX_WRITE)
+        size = min(batch_size or self.adapter.batch_size, self.adapter.batch_size)
+        run = BulkRun(records, batch_size=size, progress=progress)
+        limiter = anyio.Semaphore(max(1, concurrency))
+
+        async def one(batch: list[ImageRecord]) -> None:
+            try:
+                run.finished(batch, await self._run(self._pipeline.index_batch(batch, upsert=upsert)))
+            except VisualSearchError as exc:
+                run.crashed(batch, exc)
+            finally:
+                limiter.release()
+
+        async with anyio.create_task_group() as group:
+            for batch in run.batches():
+                await limiter.acquire()
+                group.start_soon(one, batch)
+        return run.report()
+
+    async def search(
+        self,
+        *,
+        image: ImageInput | None = None,
+        url: str | None = None,
+        id: str | None = None,
+        color: str | tuple[int, int, int] | None = None,
+        box: Sequence[float] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        filter: FilterLike | None = None,
+        fields: Sequence[str] | None = None,
+        min_score: float | None = None,
+    ) -> SearchResult:
+        """Find similar images by exactly one of ``image``, ``url``, ``id`` or ``color``."""
+        query = self._pipeline.make_query(
+            image=image,
+            url=url,
+            id=id,
+            color=color,
+            box=box,
+            limit=limit,
+            offset=offset,
+            filter=filter,
+            fields=fields,
+            min_score=min_score,
+        )
+        return await self._run(self._pipeline.search(query, image))
+
+    async def iter_search(
+        self,
+        *,
+        image: ImageInput | None = None,
+        url: str | None = None,
+        id: str | None = None,
+        color: str | tuple[int, int, int] | None = None,
+        box: Sequence[float] | None = None,
+        page_size: int = 50,
+        filter: FilterLike | None = None,
+        fields: Sequence[str] | None = None,
+        min_score: float | None = None,
+    ) -> AsyncIterator[SearchHit]:
+        """Every hit, fetched lazily page by page, up to the provider's paging window."""
+        query = self._pipeline.make_query(
+            image=image,
+            url=url,
+            id=id,
+            color=color,
+            box=box,
+            limit=min(page_size, self.adapter.max_limit),
+            offset=0,
+            filter=filter,
+            fields=fields,
+            min_score=min_score,
+        )
+        prepared = await anyio.to_thread.run_sync(self._pipeline.prepare_query_image, query, image)
+        for page in self._pipeline.page_queries(query, page_size):
+            result = await self._run(self._pipeline.search_prepared(page, prepared))
+            for hit in result.hits:
+                yield hit
+            if self._pipeline.is_last_page(page, result):
+                return
+
+    async def get(self, id: str) -> StoredRecord:
+        """One record by id; ``NotFoundError`` if absent."""
+        return await self._run(self._pipeline.get(id))
+
+    async def update(self, id: str, metadata: Mapping[str, MetadataValue | None]) -> StoredRecord:
+        """Merge metadata into a record without re-uploading its image (``None`` removes a field)."""
+        return await self._run(self._pipeline.update(id, metadata))
+
+    async def delete(self, ids: str | Sequence[str]) -> DeleteReport:
+        """Delete records; ids that do not exist are listed in ``not_found``."""
+        return await self._run(self._pipeline.delete(ids))
+
+    async def count(self) -> int:
+        """How many records the index holds."""
+        return await self._run(self._pipeline.count())
+
+    async def iter_records(self, *, page_size: int = 100) -> AsyncIterator[StoredRecord]:
+        """Every record, page by page."""
+        cursor: str | None = None
+        while True:
+            records, cursor = await self._run(self._pipeline.list_page(cursor, page_size))
+            for record in records:
+                yield record
+            if cursor is None:
+                return
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (and the in-process engine); an injected ``http_client`` is left open."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> AsyncVisualSearch:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

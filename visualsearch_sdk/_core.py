@@ -1,0 +1,428 @@
+"""The sans-IO pipeline both clients share.
+
+Every operation is a *flow*: a generator that yields steps and receives their results. A ``Send`` step asks
+the client to send one request (with retries) and returns the response; a ``Compute`` step asks it to run
+CPU-bound work (image preprocessing) inline (sync) or in a worker thread (async). Errors raised while
+executing a step are thrown back into the flow, so a flow can turn a failed batch into per-record failures.
+The clients differ only in how they wait; everything else — capability checks, argument validation,
+preprocessing, request building, response mapping, paging and bulk bookkeeping — lives here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from visualsearch_sdk._exceptions import (
+    APIResponseError,
+    AuthenticationError,
+    ImageError,
+    InvalidQueryError,
+    UnsupportedCapabilityError,
+    VisualSearchError,
+)
+from visualsearch_sdk.capabilities import Capability
+from visualsearch_sdk.filters import FilterLike, parse_filter
+from visualsearch_sdk.models import (
+    DeleteReport,
+    ImageInput,
+    ImageRecord,
+    IndexReport,
+    MetadataValue,
+    RecordFailure,
+    SearchQuery,
+    SearchResult,
+    StoredRecord,
+)
+from visualsearch_sdk.preprocess import PreparedImage, Preset, parse_box, prepare_image
+from visualsearch_sdk.providers._base import Adapter, Operation, PreparedRecord
+
+__all__ = ["Compute", "Flow", "Pipeline", "Send"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``request``; retry it only if ``idempotent`` (decided per operation by the adapter)."""
+
+    request: httpx.Request
+    operation: Operation
+    idempotent: bool
+
+
+@dataclass(frozen=True)
+class Compute(Generic[T]):
+    """Run CPU-bound ``fn`` (inline in the sync client, in a worker thread in the async one)."""
+
+    fn: Callable[[], T]
+
+
+Step = Send | Compute[Any]
+Flow = Generator[Step, Any, T]
+
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+
+
+def parse_color(value: str | tuple[int, int, int]) -> tuple[int, int, int]:
+    """``"#fa4d4d"``, ``"fa4d4d"``, ``"#f4d"`` or an (r, g, b) tuple -> (r, g, b).
+
+    Raises ``InvalidQueryError`` for anything else.
+    """
+    if isinstance(value, tuple):
+        if len(value) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in value):
+            return value
+        raise InvalidQueryError(f"colour {value!r} must be three integers in 0..255")
+    match = _HEX.match(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise InvalidQueryError(f"colour {value!r} is not a hex colour like '#fa4d4d'")
+    digits = match.group(1)
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    r, g, b = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+    return r, g, b
+
+
+class Pipeline:
+    """Validation and flows for one adapter; owned by a client, shared by nothing else."""
+
+    def __init__(self, adapter: Adapter, *, preset: Preset | None = None) -> None:
+        self.adapter = adapter
+        self.provider = adapter.provider
+        self.preset: Preset = adapter.preset if preset is None else preset
+
+    # -- checks (before any I/O) ----------------------------------------------------------------------
+
+    def require(self, *capabilities: Capability) -> None:
+        """Raise ``UnsupportedCapabilityError`` unless the adapter declares every capability."""
+        for capability in capabilities:
+            if capability not in self.adapter.capabilities:
+                raise UnsupportedCapabilityError(
+                    f"{self.provider} cannot {capability.value.replace('_', ' ')}; "
+                    f"its capabilities are: {', '.join(sorted(c.value for c in self.adapter.capabilities))}",
+                    provider=self.provider,
+                    capability=capability.value,
+                )
+
+    def send(self, request: httpx.Request, operation: Operation) -> Send:
+        return Send(request, operation, operation in self.adapter.idempotent)
+
+    def parse(self, fn: Callable[..., T], response: httpx.Response, *args: Any) -> T:
+        """Run an adapter parser; a body of the wrong shape becomes ``APIResponseError`` (body kept)."""
+        try:
+            return fn(response, *args)
+        except VisualSearchError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, ValidationError, AttributeError) as exc:
+            raise APIResponseError(
+                f"unexpected response shape ({type(exc).__name__}: {exc})",
+                provider=self.provider,
+                method=response.request.method,
+                url=str(response.request.url.copy_with(query=None)),
+                status_code=response.status_code,
+                body=response.text[:20_000],
+            ) from exc
+
+    def make_query(
+        self,
+        *,
+        image: ImageInput | None,
+        url: str | None,
+        id: str | None,
+        color: str | tuple[int, int, int] | None,
+        box: Sequence[float] | None,
+        limit: int,
+        offset: int,
+        filter: FilterLike | None,
+        fields: Sequence[str] | None,
+        min_score: float | None,
+    ) -> SearchQuery:
+        """Validate search arguments into a ``SearchQuery`` and check capabilities, before any I/O."""
+        given = [
+            name
+            for name, value in (("image", image), ("url", url), ("id", id), ("color", color))
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise InvalidQueryError(
+                "pass exactly one of image=, url=, id= or color= "
+                f"(got {', '.join(given) if given else 'none'})"
+            )
+        mode = given[0]
+        needed = {
+            "image": Capability.SEARCH_BY_IMAGE,
+            "url": Capability.SEARCH_BY_URL,
+            "id": Capability.SEARCH_BY_ID,
+            "color": Capability.SEARCH_BY_COLOR,
+        }[mode]
+        self.require(needed)
+        if box is not None:
+            if mode not in {"image", "url"}:
+                raise InvalidQueryError("box= applies to image= and url= searches only")
+            box = parse_box(box)
+            if mode == "url":
+                self.require(Capability.SERVER_CROP)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= self.adapter.max_limit:
+            raise InvalidQueryError(
+                f"limit must be an integer in 1..{self.adapter.max_limit} for {self.provider}"
+            )
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise InvalidQueryError("offset must be a non-negative integer")
+        if offset + limit > self.adapter.page_window:
+            raise InvalidQueryError(
+                f"{self.provider} returns at most {self.adapter.page_window} results per query "
+                f"(offset + limit = {offset + limit})"
+            )
+        parsed_filter = parse_filter(filter)
+        if parsed_filter is not None:
+            self.require(Capability.FILTERS)
+        if min_score is not None and (
+            not isinstance(min_score, (int, float)) or not math.isfinite(min_score) or not 0 <= min_score <= 1
+        ):
+            raise InvalidQueryError("min_score must be a number in [0, 1]")
+        if fields is not None:
+            if isinstance(fields, str):
+                raise InvalidQueryError("fields must be a list of field names, not a string")
+            self.require(Capability.METADATA)
+        if url is not None:
+            _check_http_url(url)
+        if id is not None and (not isinstance(id, str) or not id):
+            raise InvalidQueryError("id must be a non-empty string")
+        return SearchQuery(
+            mode=mode,
+            url=url,
+            id=id,
+            color=parse_color(color) if color is not None else None,
+            box=tuple(box) if box is not None else None,
+            limit=limit,
+            offset=offset,
+            filter=parsed_filter,
+            fields=tuple(fields) if fields is not None else None,
+            min_score=float(min_score) if min_score is not None else None,
+        )
+
+    # -- flows ----------------------------------------------------------------------------------------
+
+    def prepare_query_image(self, query: SearchQuery, image: ImageInput | None) -> PreparedImage | None:
+        """Preprocess the query image (CPU work): without ``SERVER_CROP`` the box is cropped here."""
+        if query.mode != "image":
+            return None
+        assert image is not None
+        server_crop = Capability.SERVER_CROP in self.adapter.capabilities
+        return prepare_image(
+            image, preset=self.preset, box=query.box, limits=self.adapter.limits, crop=not server_crop
+        )
+
+    def search(self, query: SearchQuery, image: ImageInput | None) -> Flow[SearchResult]:
+        prepared = (
+            (yield Compute(lambda: self.prepare_query_image(query, image))) if image is not None else None
+        )
+        return (yield from self.search_prepared(query, prepared))
+
+    def search_prepared(self, query: SearchQuery, prepared: PreparedImage | None) -> Flow[SearchResult]:
+        """One search with an already prepared image (``iter_search`` prepares once for every page)."""
+        response = yield self.send(self.adapter.build_search(query, prepared), "search")
+        result = self.parse(self.adapter.parse_search, response, query)
+        if prepared is not None and query.box is not None:
+            used = prepared.crop_box
+            if used is None and prepared.box is not None:
+                used = prepared.to_original(prepared.box)
+            result = result.model_copy(update={"query_box": used})
+        return result
+
+    @staticmethod
+    def is_last_page(query: SearchQuery, result: SearchResult) -> bool:
+        """True when no further page can hold hits."""
+        if len(result.hits) < query.limit:
+            return True
+        return result.total is not None and query.offset + query.limit >= result.total
+
+    def page_queries(self, query: SearchQuery, page_size: int | None) -> Iterator[SearchQuery]:
+        """The queries of successive pages, from ``query.offset`` up to the provider's paging window."""
+        size = min(page_size or query.limit, self.adapter.max_limit)
+        offset = query.offset
+        while offset < self.adapter.page_window:
+            limit = min(size, self.adapter.page_window - offset)
+            yield query.model_copy(update={"offset": offset, "limit": limit})
+            offset += limit
+
+    def prepare_records(
+        self, records: Sequence[ImageRecord]
+    ) -> tuple[list[PreparedRecord], list[RecordFailure]]:
+        """Preprocess a batch's images; a bad image becomes that record's failure, the rest go on."""
+        ready: list[PreparedRecord] = []
+        failed: list[RecordFailure] = []
+        caps = self.adapter.capabilities
+        for record in records:
+            try:
+                if Capability.METADATA not in caps and record.metadata:
+                    raise UnsupportedCapabilityError(
+                        f"{self.provider} stores no metadata; record {record.id!r} has some",
+                        provider=self.provider,
+                        capability=Capability.METADATA.value,
+                    )
+                if record.image is not None and Capability.INDEX_FROM_BYTES in caps:
+                    prepared = prepare_image(record.image, preset=self.preset, limits=self.adapter.limits)
+                    ready.append(PreparedRecord(record.id, prepared, record.url, record.metadata))
+                elif record.url is not None and Capability.INDEX_FROM_URL in caps:
+                    ready.append(PreparedRecord(record.id, None, record.url, record.metadata))
+                else:
+                    what = "image bytes" if record.image is not None else "an image URL"
+                    raise UnsupportedCapabilityError(
+                        f"{self.provider} cannot index a record from {what} (record {record.id!r})",
+                        provider=self.provider,
+                        capability=(
+                            Capability.INDEX_FROM_BYTES
+                            if record.image is not None
+                            else Capability.INDEX_FROM_URL
+                        ).value,
+                    )
+            except (ImageError, UnsupportedCapabilityError) as exc:
+                failed.append(RecordFailure(id=record.id, error=exc, reason=_reason(exc)))
+        return ready, failed
+
+    def index_batch(self, records: Sequence[ImageRecord], *, upsert: bool) -> Flow[IndexReport]:
+        """Index one batch (at most ``adapter.batch_size`` records); every record ends in the report once."""
+        ready, failed = yield Compute(lambda: self.prepare_records(records))
+        succeeded: list[str] = []
+        if ready:
+            try:
+                response = yield self.send(self.adapter.build_index(ready, upsert=upsert), "index")
+                outcomes = self.parse(self.adapter.parse_index, response, ready)
+            except AuthenticationError:
+                raise
+            except VisualSearchError as exc:
+                failed.extend(RecordFailure(id=r.id, error=exc, reason=_reason(exc)) for r in ready)
+            else:
+                by_id = {outcome.id: outcome for outcome in outcomes}
+                for record in ready:
+                    outcome = by_id.get(record.id)
+                    if outcome is None:
+                        missing = APIResponseError(
+                            f"the provider did not report on record {record.id!r}",
+                            provider=self.provider,
+                            body=response.text[:2000],
+                        )
+                        failed.append(RecordFailure(id=record.id, error=missing, reason="not reported"))
+                    elif outcome.error is None:
+                        succeeded.append(record.id)
+                    else:
+                        failed.append(
+                            RecordFailure(id=record.id, error=outcome.error, reason=_reason(outcome.error))
+                        )
+        order = {record.id: i for i, record in enumerate(records)}
+        return IndexReport(
+            succeeded=tuple(sorted(succeeded, key=order.__getitem__)),
+            failed=tuple(sorted(failed, key=lambda f: order.get(f.id, 0))),
+        )
+
+    def check_index_input(self, records: Iterable[ImageRecord | Mapping[str, Any]]) -> list[ImageRecord]:
+        """Validate records (dicts are accepted) and refuse duplicate ids within one call."""
+        self.require(Capability.INDEX_WRITE)
+        out: list[ImageRecord] = []
+        seen: set[str] = set()
+        for item in records:
+            record = as_record(item)
+            if record.id in seen:
+                raise InvalidQueryError(f"record id {record.id!r} appears twice in one call")
+            seen.add(record.id)
+            out.append(record)
+        return out
+
+    def batches(self, records: Sequence[ImageRecord], size: int | None = None) -> Iterator[list[ImageRecord]]:
+        step = max(1, min(size or self.adapter.batch_size, self.adapter.batch_size))
+        for start in range(0, len(records), step):
+            yield list(records[start : start + step])
+
+    def get(self, record_id: str) -> Flow[StoredRecord]:
+        self.require(Capability.GET)
+        response = yield self.send(self.adapter.build_get(_check_id(record_id)), "get")
+        return self.parse(self.adapter.parse_get, response)
+
+    def update(self, record_id: str, metadata: Mapping[str, MetadataValue | None]) -> Flow[StoredRecord]:
+        self.require(Capability.INDEX_UPDATE, Capability.METADATA)
+        if not isinstance(metadata, Mapping):
+            raise InvalidQueryError(
+                "metadata must be a mapping of field names to values (None removes a field)"
+            )
+        response = yield self.send(self.adapter.build_update(_check_id(record_id), metadata), "update")
+        return self.parse(self.adapter.parse_update, response, record_id)
+
+    def delete(self, ids: Sequence[str]) -> Flow[DeleteReport]:
+        self.require(Capability.INDEX_DELETE)
+        if isinstance(ids, str):
+            ids = [ids]
+        unique = list(dict.fromkeys(_check_id(i) for i in ids))
+        report = DeleteReport()
+        for start in range(0, len(unique), self.adapter.delete_batch_size):
+            part = unique[start : start + self.adapter.delete_batch_size]
+            try:
+                response = yield self.send(self.adapter.build_delete(part), "delete")
+                done = self.parse(self.adapter.parse_delete, response, part)
+            except AuthenticationError:
+                raise
+            except VisualSearchError as exc:
+                done = DeleteReport(
+                    failed=tuple(RecordFailure(id=i, error=exc, reason=_reason(exc)) for i in part)
+                )
+            report = DeleteReport(
+                deleted=report.deleted + done.deleted,
+                not_found=report.not_found + done.not_found,
+                failed=report.failed + done.failed,
+            )
+        return report
+
+    def count(self) -> Flow[int]:
+        self.require(Capability.COUNT)
+        response = yield self.send(self.adapter.build_count(), "count")
+        return self.parse(self.adapter.parse_count, response)
+
+    def list_page(self, cursor: str | None, limit: int = 100) -> Flow[tuple[list[StoredRecord], str | None]]:
+        self.require(Capability.LIST)
+        response = yield self.send(self.adapter.build_list(cursor, limit), "list")
+        return self.parse(self.adapter.parse_list, response)
+
+    def verify(self) -> Flow[None]:
+        response = yield self.send(self.adapter.build_verify(), "verify")
+        del response
+
+
+def as_record(item: ImageRecord | Mapping[str, Any]) -> ImageRecord:
+    """An ``ImageRecord`` from itself or a dict; a malformed one is an ``InvalidQueryError`` naming the id."""
+    if isinstance(item, ImageRecord):
+        return item
+    try:
+        return ImageRecord.model_validate(item)
+    except ValidationError as exc:
+        rid = item.get("id") if isinstance(item, Mapping) else None
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidQueryError(f"record {rid!r} is invalid: {problems}") from None
+
+
+def _check_id(record_id: str) -> str:
+    if not isinstance(record_id, str) or not record_id:
+        raise InvalidQueryError("a record id is a non-empty string")
+    return record_id
+
+
+def _check_http_url(url: str) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidQueryError(f"url {url!r} is not a valid URL") from exc
+    if parsed.scheme not in {"http", "https"} or not parsed.host:
+        raise InvalidQueryError(f"url must be an http(s) URL with a host, got {url!r}")
+
+
+def _reason(exc: VisualSearchError) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str):
+        return reason
+    code = getattr(exc, "provider_code", None)
+    return f"{type(exc).__name__}: {code}" if code else type(exc).__name__

@@ -1,0 +1,410 @@
+"""The ``visualsearch`` command: demo, index, search, get, delete, count, info, serve.
+
+Every command but ``demo`` works against the provider named by ``--url``, else ``VISUALSEARCH_URL`` or the
+``VISUALSEARCH_PROFILE`` profile, else a persistent local index in ``./visualsearch-index``. ``--json``
+prints machine-readable output for scripts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from visualsearch_sdk._client import VisualSearch
+from visualsearch_sdk._exceptions import ConflictError, VisualSearchError
+from visualsearch_sdk.capabilities import Capability
+from visualsearch_sdk.models import ImageRecord, IndexReport, MetadataValue, SearchResult
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Visual search from the command line.")
+out = Console()
+err = Console(stderr=True)
+DEFAULT_INDEX = "local:visualsearch-index"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Provider URL (default: VISUALSEARCH_URL, a profile, or ./visualsearch-index)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _client(url: str | None) -> VisualSearch:
+    if url:
+        return VisualSearch.from_url(url)
+    if os.environ.get("VISUALSEARCH_URL") or os.environ.get("VISUALSEARCH_PROFILE"):
+        return VisualSearch.from_env()
+    return VisualSearch.from_url(DEFAULT_INDEX)
+
+
+def _fail(exc: VisualSearchError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    return typer.Exit(code=2)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _result_table(title: str, result: SearchResult) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("id", style="bold")
+    table.add_column("score", justify="right")
+    table.add_column("metadata")
+    for rank, hit in enumerate(result.hits, 1):
+        meta = ", ".join(f"{k}={v}" for k, v in sorted(hit.metadata.items()))
+        table.add_row(str(rank), hit.id, f"{hit.score:.3f}", meta)
+    return table
+
+
+def _result_json(result: SearchResult) -> dict[str, Any]:
+    return {
+        "provider": result.provider,
+        "total": result.total,
+        "query_box": result.query_box,
+        "hits": [hit.model_dump(exclude_none=True) for hit in result.hits],
+    }
+
+
+def _report_json(report: IndexReport) -> dict[str, Any]:
+    return {
+        "succeeded": len(report.succeeded),
+        "skipped": len(report.skipped),
+        "failed": [
+            {"id": f.id, "error": f.error_type, "reason": f.reason, "message": str(f.error)}
+            for f in report.failed
+        ],
+        "stopped_early": report.stopped_early,
+    }
+
+
+@app.command()
+def demo(json_out: JsonOpt = False) -> None:
+    """Index 24 sample product images into a temporary local index and search it four ways."""
+    from PIL import Image, ImageEnhance
+
+    from visualsearch_sdk._samples import make_samples
+
+    samples = make_samples()
+    with (
+        tempfile.TemporaryDirectory(prefix="visualsearch-demo-") as folder,
+        VisualSearch.from_url(f"local://{Path(folder).as_posix()}") as vs,
+    ):
+        report = vs.index(ImageRecord(id=s.id, image=s.jpeg, metadata=s.metadata) for s in samples)
+        # The query: a sample photographed again — cropped, smaller, a little darker.
+        original = Image.open(io.BytesIO(samples[7].jpeg))
+        query = ImageEnhance.Brightness(original.crop((30, 20, 380, 390)).resize((240, 253))).enhance(0.85)
+        searches = [
+            (
+                f"1. search by image: a re-shot of {samples[7].id!r} (cropped, resized, darker)",
+                vs.search(image=query, limit=5),
+            ),
+            ("2. search by id: more like 'dress-red'", vs.search(id="dress-red", limit=5)),
+            ("3. search by colour: #c8282d (red)", vs.search(color="#c8282d", limit=5)),
+            (
+                "4. by image of 'bag-green', filtered: brand == 'Aurora' and price <= 150",
+                vs.search(image=samples[8].jpeg, filter={"brand": "Aurora", "price": {"$lte": 150}}, limit=5),
+            ),
+        ]
+        if json_out:
+            _print_json(
+                {
+                    "indexed": len(report.succeeded),
+                    "searches": [{"title": title, **_result_json(result)} for title, result in searches],
+                }
+            )
+            return
+        out.print(
+            f"[bold]Indexed {len(report.succeeded)} sample images[/] into a temporary local index "
+            f"({vs.count()} records, provider {vs.provider!r}, no network).\n"
+        )
+        for title, result in searches:
+            out.print(_result_table(title, result))
+            out.print()
+        out.print(
+            "Next: [bold]visualsearch index ./my-photos[/] then [bold]visualsearch search --image q.jpg[/]"
+        )
+
+
+def _csv_records(path: Path) -> Iterator[ImageRecord | dict[str, Any]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if (
+            not reader.fieldnames
+            or "id" not in reader.fieldnames
+            or not ({"image", "url"} & set(reader.fieldnames))
+        ):
+            raise typer.BadParameter(f"{path} needs an 'id' column and an 'image' or 'url' column")
+        for row in reader:
+            image = row.pop("image", "") or None
+            url = row.pop("url", "") or None
+            record_id = row.pop("id", "")
+            metadata = {key: _typed(value) for key, value in row.items() if key and value not in ("", None)}
+            resolved = str((path.parent / image).resolve()) if image else None
+            yield {"id": record_id, "image": resolved, "url": url, "metadata": metadata}
+
+
+def _typed(value: str) -> MetadataValue:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _folder_records(root: Path) -> Iterator[ImageRecord]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            yield ImageRecord(id=path.relative_to(root).as_posix(), image=str(path))
+
+
+@app.command()
+def index(
+    source: Annotated[
+        Path, typer.Argument(help="A folder of images, or a CSV with id, image and metadata columns.")
+    ],
+    url: UrlOpt = None,
+    report_file: Annotated[
+        Path, typer.Option("--report", help="Where failures are written (JSON lines).")
+    ] = Path("visualsearch-failures.jsonl"),
+    upsert: Annotated[
+        bool, typer.Option(help="Replace records that exist already instead of skipping them.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+    json_out: JsonOpt = False,
+) -> None:
+    """Index a folder or a CSV; re-running skips ids that are indexed already."""
+    if not source.exists():
+        raise typer.BadParameter(f"{source} does not exist")
+    try:
+        with _client(url) as vs:
+            existing: set[str] = set()
+            if not upsert and Capability.LIST in vs.capabilities:
+                existing = {record.id for record in vs.iter_records(page_size=1000)}
+            records = _csv_records(source) if source.is_file() else _folder_records(source)
+            skipped: list[str] = []
+
+            def fresh() -> Iterator[ImageRecord | dict[str, Any]]:
+                for record in records:
+                    rid = record.id if isinstance(record, ImageRecord) else str(record.get("id"))
+                    if rid in existing:
+                        skipped.append(rid)
+                    else:
+                        yield record
+
+            with Progress(
+                TextColumn("indexing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} failed"),
+                TimeElapsedColumn(),
+                console=err,
+                disable=json_out,
+            ) as bar:
+                task = bar.add_task("index", total=None, failed=0)
+                report = vs.index_many(
+                    fresh(),
+                    concurrency=concurrency,
+                    upsert=upsert,
+                    progress=lambda done, failed: bar.update(task, completed=done, failed=failed),
+                )
+    except VisualSearchError as exc:
+        raise _fail(exc) from exc
+    conflicts = [f.id for f in report.failed if isinstance(f.error, ConflictError)]
+    failed = [f for f in report.failed if not isinstance(f.error, ConflictError)]
+    report = IndexReport(
+        succeeded=report.succeeded,
+        failed=tuple(failed),
+        skipped=(*skipped, *conflicts),
+        stopped_early=report.stopped_early,
+    )
+    if failed:
+        with report_file.open("w", encoding="utf-8") as handle:
+            for f in failed:
+                handle.write(
+                    json.dumps(
+                        {"id": f.id, "error": f.error_type, "reason": f.reason, "message": str(f.error)},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+    if json_out:
+        _print_json(_report_json(report))
+    else:
+        out.print(
+            f"indexed {len(report.succeeded)}, skipped {len(report.skipped)} (already indexed), "
+            f"failed {len(failed)}" + (f" -> {report_file}" if failed else "")
+        )
+        if report.stopped_early:
+            err.print(f"[bold red]{report.stopped_early}[/]")
+    if report.stopped_early:
+        raise typer.Exit(code=2)
+
+
+def _box(value: str | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(float(part) for part in value.split(","))
+    except ValueError as exc:
+        raise typer.BadParameter("--box is x1,y1,x2,y2") from exc
+
+
+@app.command()
+def search(
+    image: Annotated[Path | None, typer.Option(help="Query image file.")] = None,
+    image_url: Annotated[str | None, typer.Option("--image-url", help="Query image URL.")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Search by an indexed id.")] = None,
+    color: Annotated[str | None, typer.Option(help="Search by a hex colour, e.g. '#fa4d4d'.")] = None,
+    box: Annotated[str | None, typer.Option(help="x1,y1,x2,y2 in the image's pixels.")] = None,
+    limit: int = 10,
+    offset: int = 0,
+    filter: Annotated[
+        str | None, typer.Option(help='A MongoDB-style JSON filter: \'{"brand": "A"}\'.')
+    ] = None,
+    fields: Annotated[str | None, typer.Option(help="Comma-separated metadata fields to return.")] = None,
+    min_score: Annotated[float | None, typer.Option(help="Drop hits scoring below this (0..1).")] = None,
+    url: UrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search by image, image URL, id or colour."""
+    try:
+        parsed_filter = json.loads(filter) if filter else None
+    except ValueError as exc:
+        raise typer.BadParameter("--filter must be JSON") from exc
+    try:
+        with _client(url) as vs:
+            result = vs.search(
+                image=str(image) if image else None,
+                url=image_url,
+                id=id,
+                color=color,
+                box=_box(box),
+                limit=limit,
+                offset=offset,
+                filter=parsed_filter,
+                fields=fields.split(",") if fields else None,
+                min_score=min_score,
+            )
+    except VisualSearchError as exc:
+        raise _fail(exc) from exc
+    if json_out:
+        _print_json(_result_json(result))
+    else:
+        out.print(_result_table(f"{len(result.hits)} of {result.total} results ({result.provider})", result))
+
+
+@app.command()
+def get(record_id: str, url: UrlOpt = None, json_out: JsonOpt = False) -> None:
+    """Show one record."""
+    try:
+        with _client(url) as vs:
+            record = vs.get(record_id)
+    except VisualSearchError as exc:
+        raise _fail(exc) from exc
+    if json_out:
+        _print_json(record.model_dump())
+    else:
+        out.print(f"[bold]{record.id}[/] {json.dumps(record.metadata, ensure_ascii=False)}")
+
+
+@app.command()
+def delete(ids: list[str], url: UrlOpt = None, json_out: JsonOpt = False) -> None:
+    """Delete records by id."""
+    try:
+        with _client(url) as vs:
+            report = vs.delete(ids)
+    except VisualSearchError as exc:
+        raise _fail(exc) from exc
+    failed = [{"id": f.id, "error": f.error_type, "message": str(f.error)} for f in report.failed]
+    if json_out:
+        _print_json({"deleted": report.deleted, "not_found": report.not_found, "failed": failed})
+    else:
+        out.print(f"deleted {len(report.deleted)}, not found {len(report.not_found)}, failed {len(failed)}")
+    if failed:
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def count(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
+    """Count the indexed records."""
+    try:
+        with _client(url) as vs:
+            total = vs.count()
+    except VisualSearchError as exc:
+        raise _fail(exc) from exc
+    _print_json({"count": total}) if json_out else out.print(str(total))
+
+
+@app.command()
+def info(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
+    """Show the provider, where it is and what it can do (no network call)."""
+    try:
+        vs = _client(url)
+    except VisualSearchError as exc:
+        raise _fail(exc) from exc
+    caps = sorted(c.value for c in vs.capabilities)
+    if json_out:
+        _print_json({"provider": vs.provider, "where": vs.adapter.describe(), "capabilities": caps})
+    else:
+        out.print(f"provider: [bold]{vs.provider}[/] ({vs.adapter.describe()})")
+        out.print("capabilities: " + ", ".join(caps))
+
+
+FACES = {"local": "the local engine's own API"}
+
+
+@app.command()
+def serve(
+    face: Annotated[str, typer.Option(help=f"Which wire API to speak: {', '.join(FACES)}.")] = "local",
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 picks a free one).")] = 8765,
+    path: Annotated[Path | None, typer.Option(help="Index folder (default: in memory).")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Require this bearer token.", envvar="VISUALSEARCH_SERVE_TOKEN")
+    ] = None,
+    multi_view: bool = False,
+) -> None:
+    """Serve the local engine on 127.0.0.1; the first line printed is the provider URL to use."""
+    from visualsearch_sdk._serve import LoopbackServer
+    from visualsearch_sdk.local.app import LocalApp
+
+    if face not in FACES:
+        raise typer.BadParameter(f"unknown face {face!r}; available: {', '.join(FACES)}")
+    app_ = LocalApp(str(path) if path else None, multi_view=multi_view, token=token)
+    server = LoopbackServer(app_, port=port)
+    auth = f":{token}@" if token else ""
+    print(f"local://{auth}127.0.0.1:{server.port}", flush=True)
+    err.print(f"serving the {FACES[face]} ({'in memory' if path is None else path}); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        app_.close()
+
+
+def main() -> None:
+    """Entry point of the ``visualsearch`` script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
