@@ -194,10 +194,9 @@ class LocalApp:
         if given[0] == "color":
             hits, total = self.engine.search_color(features.parse_hex_color(str(body["color"])), **common)
         elif given[0] == "id":
-            stored = self.engine.vectors_of(str(body["id"]))
-            if stored is None:
+            if not self.engine.has(str(body["id"])):
                 raise _Reply(404, "not_found", f"no record {body['id']!r}")
-            hits, total = self.engine.search(stored[:1], exclude=str(body["id"]), **common)
+            hits, total = self.engine.search(str(body["id"]), **common)
         else:
             image = load_upright(_b64(body["image"], "image"), max_side=None)
             box = body.get("box")
@@ -205,7 +204,7 @@ class LocalApp:
                 image = image.crop(_box(box, image.size))
             if max(image.size) > FEATURE_SIDE:
                 image.thumbnail((FEATURE_SIDE, FEATURE_SIDE))
-            hits, total = self.engine.search(features.query_features(image), **common)
+            hits, total = self.engine.search(features.image_features(image), **common)
         fields = body.get("fields")
         return {"hits": [_hit(h, fields) for h in hits], "total": total}
 

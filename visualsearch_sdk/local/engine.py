@@ -5,6 +5,13 @@ change log, so several processes can share one index and a crash mid-write leave
 one transaction; the matrix changes only after the commit). Ranking is exact cosine top-k with
 ``argpartition``; filters are evaluated as a boolean mask before the top-k.
 
+Search is flip-aware (a record scores the better of the query and its mirror) at the cost of one pass over
+the matrix: a horizontal mirror acts on feature vectors as a signed permutation ``P`` with ``P = P^-1``
+(``features.mirror_map``), so the matrix is kept in an orthonormal basis of ``P``'s eigenvectors, split into
+a mirror-symmetric block ``S`` and an antisymmetric block ``A``. Then ``q.x = qs.xs + qa.xa`` and
+``(Pq).x = qs.xs - qa.xa``, and the flip-aware score ``max(q.x, (Pq).x)`` is ``qs.xs + |qa.xa|``: two
+matrix-vector products that together read the matrix once. Cosines are unchanged by the rotation.
+
 The engine knows nothing of HTTP or images: ``local/app.py`` decodes requests and computes features, the
 engine stores and ranks vectors.
 """
@@ -98,7 +105,9 @@ class Engine:
         self.multi_view = self._check_meta(multi_view)
         self.views = _view_count(self.multi_view)
         self._dim = features.DIM
-        self._matrix: Vector = np.zeros((0, self.views, self._dim), dtype=np.float32)
+        self._basis = _MirrorBasis.get()
+        self._sym: Vector = np.zeros((0, self.views, self._basis.ds), dtype=np.float32)
+        self._anti: Vector = np.zeros((0, self.views, self._basis.da), dtype=np.float32)
         self._ids: list[str] = []
         self._row: dict[str, int] = {}
         self._meta: list[dict[str, Any]] = []
@@ -146,7 +155,8 @@ class Engine:
             self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
             rows = self._db.execute("SELECT id, metadata, vectors FROM records ORDER BY rowid").fetchall()
             cap = max(_CHUNK, -(-len(rows) // _CHUNK) * _CHUNK)
-            self._matrix = np.zeros((cap, self.views, self._dim), dtype=np.float32)
+            self._sym = np.zeros((cap, self.views, self._basis.ds), dtype=np.float32)
+            self._anti = np.zeros((cap, self.views, self._basis.da), dtype=np.float32)
             self._ids, self._row, self._meta = [], {}, []
             for record_id, meta, blob in rows:
                 self._put(record_id, json.loads(meta), blob)
@@ -187,16 +197,15 @@ class Engine:
         row = self._row.get(record_id)
         if row is None:
             row = len(self._ids)
-            if row == self._matrix.shape[0]:
-                grown = np.zeros((row + _CHUNK, self.views, self._dim), dtype=np.float32)
-                grown[:row] = self._matrix[:row]
-                self._matrix = grown
+            if row == self._sym.shape[0]:
+                self._sym = _grown(self._sym, row + _CHUNK)
+                self._anti = _grown(self._anti, row + _CHUNK)
             self._ids.append(record_id)
             self._meta.append(meta)
             self._row[record_id] = row
         else:
             self._meta[row] = meta
-        self._matrix[row] = vectors
+        self._sym[row], self._anti[row] = self._basis.split(vectors)
 
     def _drop(self, record_id: str) -> None:
         row = self._row.pop(record_id, None)
@@ -205,11 +214,13 @@ class Engine:
         last = len(self._ids) - 1
         if row != last:  # move the last record into the hole so rows stay dense
             moved = self._ids[last]
-            self._matrix[row] = self._matrix[last]
+            self._sym[row] = self._sym[last]
+            self._anti[row] = self._anti[last]
             self._ids[row] = moved
             self._meta[row] = self._meta[last]
             self._row[moved] = row
-        self._matrix[last] = 0.0
+        self._sym[last] = 0.0
+        self._anti[last] = 0.0
         self._ids.pop()
         self._meta.pop()
 
@@ -218,7 +229,7 @@ class Engine:
 
     def _compact(self) -> None:
         top = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
-        if top % 1000 == 0 or top > _CHANGELOG_KEEP * 2:
+        if top > _CHANGELOG_KEEP * 2:
             self._db.execute("DELETE FROM changes WHERE seq <= ?", (top - _CHANGELOG_KEEP,))
 
     # -- writes ---------------------------------------------------------------------------------------
@@ -317,12 +328,11 @@ class Engine:
         records = [{"id": r[0], "metadata": json.loads(r[1]), "url": r[2]} for r in rows[:limit]]
         return records, (records[-1]["id"] if len(rows) > limit else None)
 
-    def vectors_of(self, record_id: str) -> Vector | None:
-        """The stored (views, DIM) feature rows of a record, or None."""
+    def has(self, record_id: str) -> bool:
+        """Whether the index holds a record."""
         with self._lock:
             self.refresh()
-            row = self._row.get(record_id)
-            return None if row is None else self._matrix[row].copy()
+            return record_id in self._row
 
     def info(self) -> dict[str, Any]:
         """Engine facts for ``verify()`` and ``visualsearch info``."""
@@ -338,23 +348,31 @@ class Engine:
 
     def search(
         self,
-        query: Vector,
+        query: Vector | str,
         *,
         limit: int,
         offset: int = 0,
         filter: Filter | None = None,
         min_score: float | None = None,
-        exclude: str | None = None,
     ) -> tuple[list[Hit], int]:
-        """Rank by exact cosine: ``query`` is (Q, DIM); a record scores the max over query rows and views."""
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1, self._dim)  # float32: no matrix upcast
+        """Rank by flip-aware exact cosine to a feature vector ``(DIM,)`` or to a stored record (by id).
+
+        A stored record used as the query is left out of its own results. Raises ``KeyError`` for an
+        unknown id.
+        """
         with self._lock:
             self.refresh()
+            exclude = None
+            if isinstance(query, str):
+                row = self._row[query]
+                qs, qa, exclude = self._sym[row, 0], self._anti[row, 0], query
+            else:
+                q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self._dim)  # float32: no upcast
+                split = self._basis.split(q)
+                qs, qa = split[0][0], split[1][0]
             n = len(self._ids)
-            flat = self._matrix[:n].reshape(n * self.views, self._dim)
-            scores = flat @ q[0]
-            for row in q[1:]:
-                np.maximum(scores, flat @ row, out=scores)
+            scores = self._sym[:n].reshape(n * self.views, -1) @ qs
+            scores += np.abs(self._anti[:n].reshape(n * self.views, -1) @ qa)
             if self.views > 1:
                 scores = scores.reshape(n, self.views).max(axis=1)
             return self._top(scores, limit, offset, filter, min_score, exclude)
@@ -372,7 +390,7 @@ class Engine:
         with self._lock:
             self.refresh()
             n = len(self._ids)
-            scores = features.color_scores(self._matrix[:n, 0, features.COLOR_SLICE], rgb)
+            scores = features.color_scores(self._sym[:n, 0, self._basis.color], rgb)
             return self._top(np.asarray(scores, dtype=np.float32), limit, offset, filter, min_score, None)
 
     def _top(
@@ -413,6 +431,55 @@ class Engine:
             column = Column.build([meta.get(name, MISSING) for meta in self._meta])
             self._columns[name] = column
         return column
+
+
+class _MirrorBasis:
+    """The orthonormal basis of the mirror's eigenvectors (see the module docstring)."""
+
+    _instance: _MirrorBasis | None = None
+
+    def __init__(self) -> None:
+        perm, sign = features.mirror_map()
+        dim = features.DIM
+        sym: list[npt.NDArray[np.float32]] = []
+        anti: list[npt.NDArray[np.float32]] = []
+        half = np.float32(np.sqrt(0.5))
+        for i in range(dim):
+            j, s = int(perm[i]), float(sign[i])
+            unit = np.zeros(dim, dtype=np.float32)
+            if j == i:
+                unit[i] = 1.0
+                (sym if s > 0 else anti).append(unit)
+            elif j > i:
+                other = unit.copy()
+                unit[i], unit[j] = half, half * s
+                other[i], other[j] = half, -half * s
+                sym.append(unit)
+                anti.append(other)
+        self.to_sym = np.stack(sym).T.copy()  # (DIM, ds)
+        self.to_anti = np.stack(anti).T.copy()  # (DIM, da)
+        self.ds, self.da = self.to_sym.shape[1], self.to_anti.shape[1]
+        # The colour part is mirror-invariant and kept in order at the start of the symmetric block.
+        colour = features.COLOR_SLICE
+        if not np.array_equal(self.to_sym[colour, : colour.stop], np.eye(colour.stop, dtype=np.float32)):
+            raise AssertionError("the colour part must map to the leading symmetric coordinates")
+        self.color = slice(0, colour.stop)
+
+    @classmethod
+    def get(cls) -> _MirrorBasis:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def split(self, vectors: Vector) -> tuple[Vector, Vector]:
+        """Rows ``(k, DIM)`` -> their symmetric ``(k, ds)`` and antisymmetric ``(k, da)`` coordinates."""
+        return vectors @ self.to_sym, vectors @ self.to_anti
+
+
+def _grown(block: Vector, rows: int) -> Vector:
+    grown = np.zeros((rows, *block.shape[1:]), dtype=np.float32)
+    grown[: block.shape[0]] = block
+    return grown
 
 
 class _Transaction:
