@@ -11,7 +11,6 @@ preprocessing, request building, response mapping, paging and bulk bookkeeping â
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -29,6 +28,7 @@ from visualsearch_sdk._exceptions import (
 )
 from visualsearch_sdk.capabilities import Capability
 from visualsearch_sdk.filters import FilterLike, parse_filter
+from visualsearch_sdk.local.features import parse_hex_color
 from visualsearch_sdk.models import (
     DeleteReport,
     ImageInput,
@@ -67,8 +67,6 @@ class Compute(Generic[T]):
 Step = Send | Compute[Any]
 Flow = Generator[Step, Any, T]
 
-_HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
-
 
 def parse_color(value: str | tuple[int, int, int]) -> tuple[int, int, int]:
     """``"#fa4d4d"``, ``"fa4d4d"``, ``"#f4d"`` or an (r, g, b) tuple -> (r, g, b).
@@ -76,17 +74,12 @@ def parse_color(value: str | tuple[int, int, int]) -> tuple[int, int, int]:
     Raises ``InvalidQueryError`` for anything else.
     """
     if isinstance(value, tuple):
-        if len(value) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in value):
+        if len(value) == 3 and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value
+        ):
             return value
         raise InvalidQueryError(f"colour {value!r} must be three integers in 0..255")
-    match = _HEX.match(value.strip()) if isinstance(value, str) else None
-    if not match:
-        raise InvalidQueryError(f"colour {value!r} is not a hex colour like '#fa4d4d'")
-    digits = match.group(1)
-    if len(digits) == 3:
-        digits = "".join(c * 2 for c in digits)
-    r, g, b = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
-    return r, g, b
+    return parse_hex_color(value.strip() if isinstance(value, str) else value)
 
 
 class Pipeline:
