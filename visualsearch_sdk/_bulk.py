@@ -18,6 +18,8 @@ from visualsearch_sdk.models import ImageRecord, IndexReport, RecordFailure
 
 __all__ = ["BulkRun", "Progress"]
 
+_END: Any = object()
+
 Progress = Callable[[int, int], None]
 """Called as ``progress(records_done, records_failed)`` after each batch."""
 
@@ -50,9 +52,10 @@ class BulkRun:
     def batches(self) -> Iterator[list[ImageRecord]]:
         """Validated, de-duplicated batches, read from the input only as they are asked for."""
         batch: list[ImageRecord] = []
-        for item in self._source:
-            if self.stopped:
-                return
+        while not self.stopped:  # checked before reading, so nothing is taken from the input after a stop
+            item = next(self._source, _END)
+            if item is _END:
+                break
             self._read += 1
             try:
                 record = as_record(item)

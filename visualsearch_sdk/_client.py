@@ -93,6 +93,8 @@ class _ClientBase:
         self.retry = retry or RetryPolicy(max_retries=self.client_options.max_retries)
         self._user_http = http_client
         self._transport = transport
+        in_process = getattr(self.adapter, "in_process_handler", None)
+        self._handler = in_process() if callable(in_process) and not (http_client or transport) else None
         self._init_args: dict[str, Any] = {
             "provider": provider,
             "options": options,
@@ -124,8 +126,18 @@ class _ClientBase:
         return cls(found.url, environ=environ, **merged)
 
     def with_options(self: _C, **changes: Any) -> _C:
-        """A new client with some constructor arguments changed (the original is left as it is)."""
-        return type(self)(**{**self._init_args, **changes})
+        """A new client with some constructor arguments changed (the original is left as it is).
+
+        An in-process engine is shared, not copied: the new client sees the same index, and only the
+        original client closes it.
+        """
+        args = {**self._init_args, **changes}
+        same_target = not {"provider", "options", "base_url", "transport", "http_client"} & set(changes)
+        if self._handler is not None and same_target:
+            from visualsearch_sdk.local.app import LocalTransport
+
+            args["transport"] = LocalTransport(self._handler, close_handler=False)
+        return type(self)(**args)
 
     @property
     def provider(self) -> str:
@@ -149,15 +161,11 @@ class _ClientBase:
         }
 
     def _default_transport(self) -> Any:
-        if self._transport is not None:
+        if self._transport is not None or self._handler is None:
             return self._transport
-        handler = getattr(self.adapter, "in_process_handler", None)
-        app = handler() if callable(handler) else None
-        if app is None:
-            return None
         from visualsearch_sdk.local.app import LocalTransport
 
-        return LocalTransport(app)
+        return LocalTransport(self._handler)
 
     def _transport_error(self, exc: httpx.TransportError, request: httpx.Request, attempt: int) -> APIError:
         url = redact_url(request.url)

@@ -124,7 +124,12 @@ class ClientOptions(BaseModel):
         given = {key: value for key, value in changes.items() if value is not None}
         if "timeout" in given and not isinstance(given["timeout"], httpx.Timeout):
             given["timeout"] = httpx.Timeout(given["timeout"])
-        return self.model_copy(update=given) if given else self
+        if not given:
+            return self
+        try:
+            return type(self).model_validate({**dict(self), **given})
+        except ValidationError as exc:
+            raise ConfigurationError(_explain(type(self), exc)) from None
 
 
 @dataclass(frozen=True)
@@ -161,8 +166,11 @@ class ProviderURL:
 def parse_provider_url(url: str) -> ProviderURL:
     """Parse ``provider://[user[:secret]@]host[:port]/path?params``; credentials are percent-decoded."""
     if "://" not in url and ":" in url:
-        scheme, rest = url.split(":", 1)  # "local:relative/path"
-        return ProviderURL(provider=scheme.lower(), path=rest)
+        scheme, rest = url.split(":", 1)  # "local:relative/path?multi_view=true"
+        path, _, query = rest.partition("?")
+        return ProviderURL(
+            provider=scheme.lower(), path=unquote(path), params=dict(parse_qsl(query, keep_blank_values=True))
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

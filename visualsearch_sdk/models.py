@@ -91,7 +91,7 @@ class ImageRecord(BaseModel):
     _v_meta = field_validator("metadata")(_check_metadata)
     _v_url = field_validator("url")(_check_url)
 
-    @field_validator("image", mode="before")
+    @field_validator("image", mode="plain")
     @classmethod
     def _v_image(cls, value: object) -> object:
         if value is None or isinstance(value, (str, bytes, bytearray, memoryview, Image.Image, os.PathLike)):

@@ -35,7 +35,7 @@ import anyio
 import httpx
 import numpy as np
 
-from visualsearch_sdk._exceptions import ImageError, InvalidFilterError, VisualSearchError
+from visualsearch_sdk._exceptions import ConfigurationError, ImageError, InvalidFilterError, VisualSearchError
 from visualsearch_sdk.filters import parse_filter
 from visualsearch_sdk.local import features
 from visualsearch_sdk.local.engine import Engine, Hit, NewRecord
@@ -99,6 +99,8 @@ class LocalApp:
             return _json(reply.status, {"error": {"code": reply.code, "message": reply.message}}, request_id)
         except ImageError as exc:
             return _json(400, {"error": {"code": f"image:{exc.reason}", "message": exc.message}}, request_id)
+        except ConfigurationError:
+            raise  # the index cannot be opened (e.g. another feature version): the caller must act
         except VisualSearchError as exc:
             return _json(400, {"error": {"code": "invalid", "message": exc.message}}, request_id)
 
@@ -245,8 +247,11 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     The async side runs the handler in a worker thread, so image decoding never blocks the event loop.
     """
 
-    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+    def __init__(
+        self, handler: Callable[[httpx.Request], httpx.Response], *, close_handler: bool = True
+    ) -> None:
         self.handler = handler
+        self._close_handler = close_handler
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -258,7 +263,7 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def close(self) -> None:
         closer = getattr(self.handler, "close", None)
-        if callable(closer):
+        if self._close_handler and callable(closer):
             closer()
 
     async def aclose(self) -> None:

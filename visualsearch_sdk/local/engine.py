@@ -101,8 +101,12 @@ class Engine:
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL" if self.path is not None else "PRAGMA journal_mode=MEMORY")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self.multi_view = self._check_meta(multi_view)
+        try:
+            self._db.executescript(_SCHEMA)
+            self.multi_view = self._check_meta(multi_view)
+        except BaseException:
+            self._db.close()
+            raise
         self.views = _view_count(self.multi_view)
         self._dim = features.DIM
         self._basis = _MirrorBasis.get()

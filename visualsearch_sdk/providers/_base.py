@@ -216,6 +216,8 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
     import datetime as _dt
 
+    if when.tzinfo is None:  # "-0000" means UTC with no zone information
+        when = when.replace(tzinfo=_dt.timezone.utc)
     return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from visualsearch_sdk._config import ClientOptions, EnvModel, ProviderURL, check_base_url
-from visualsearch_sdk._exceptions import APIResponseError, ConfigurationError
+from visualsearch_sdk._exceptions import APIResponseError, APIStatusError, ConfigurationError
 from visualsearch_sdk.capabilities import Capability
 from visualsearch_sdk.filters import to_mongo
 from visualsearch_sdk.local.app import PAGE_WINDOW, LocalApp
@@ -277,17 +277,21 @@ class LocalAdapter(Adapter):
     def build_verify(self) -> httpx.Request:
         return self._request("GET", "v1/info")
 
-    def error_for(self, response: httpx.Response) -> Any:
+    def error_for(self, response: httpx.Response) -> APIStatusError | None:
         if response.is_success:
             return None
-        body = json_body(self.provider, response) if _is_json(response) else None
+        try:
+            body = json_body(self.provider, response) if _is_json(response) else None
+        except APIResponseError:
+            body = None  # an error status whose body is not JSON: the status decides
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
+            code = error.get("code")
             return status_error(
                 self.provider,
                 response,
                 message=str(error.get("message", "")),
-                provider_code=str(error.get("code")),
+                provider_code=None if code is None else str(code),
             )
         return super().error_for(response)
 
@@ -297,8 +301,10 @@ class LocalAdapter(Adapter):
             raise APIResponseError(
                 "expected a JSON object",
                 provider=self.provider,
+                method=response.request.method,
+                url=str(response.request.url.copy_with(query=None)),
                 status_code=response.status_code,
-                body=response.text,
+                body=response.text[:20_000],
             )
         return body
 
