@@ -10,15 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import re
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -34,6 +40,10 @@ out = Console()
 err = Console(stderr=True)
 DEFAULT_INDEX = "local:visualsearch-index"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+# CSV cells that become numbers: plain decimal notation only, so "NaN", "Infinity", "1_000" and codes with
+# leading zeros such as "007" stay strings.
+_INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_FLOAT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|-?\.[0-9]+(?:[eE][-+]?[0-9]+)?")
 
 UrlOpt = Annotated[
     str | None,
@@ -53,7 +63,8 @@ def _client(url: str | None) -> VisualSearch:
 
 
 def _fail(exc: VisualSearchError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    # Messages quote user input (ids, field names, paths): escaped, so "[...]" is printed, never markup.
+    err.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
     return typer.Exit(code=2)
 
 
@@ -69,7 +80,7 @@ def _result_table(title: str, result: SearchResult) -> Table:
     table.add_column("metadata")
     for rank, hit in enumerate(result.hits, 1):
         meta = ", ".join(f"{k}={v}" for k, v in sorted(hit.metadata.items()))
-        table.add_row(str(rank), hit.id, f"{hit.score:.3f}", meta)
+        table.add_row(str(rank), escape(hit.id), f"{hit.score:.3f}", escape(meta))
     return table
 
 
@@ -143,13 +154,18 @@ def demo(json_out: JsonOpt = False) -> None:
 
 
 def _csv_records(path: Path) -> Iterator[ImageRecord | dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8") as handle:
+    try:
+        yield from _csv_rows(path)
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"{path} is not a UTF-8 CSV file") from exc
+
+
+def _csv_rows(path: Path) -> Iterator[ImageRecord | dict[str, Any]]:
+    # utf-8-sig: spreadsheet exports start with a byte-order mark, which would hide the 'id' column.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        if (
-            not reader.fieldnames
-            or "id" not in reader.fieldnames
-            or not ({"image", "url"} & set(reader.fieldnames))
-        ):
+        fieldnames = reader.fieldnames
+        if not fieldnames or "id" not in fieldnames or not ({"image", "url"} & set(fieldnames)):
             raise typer.BadParameter(f"{path} needs an 'id' column and an 'image' or 'url' column")
         for row in reader:
             image = row.pop("image", "") or None
@@ -161,11 +177,12 @@ def _csv_records(path: Path) -> Iterator[ImageRecord | dict[str, Any]]:
 
 
 def _typed(value: str) -> MetadataValue:
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
+    if _INT_RE.fullmatch(value):
+        return int(value)
+    if _FLOAT_RE.fullmatch(value):
+        number = float(value)
+        if math.isfinite(number):  # "1e999" overflows to inf, which no index can store
+            return number
     return value
 
 
@@ -198,7 +215,13 @@ def index(
             existing: set[str] = set()
             if not upsert and Capability.LIST in vs.capabilities:
                 existing = {record.id for record in vs.iter_records(page_size=1000)}
-            records = _csv_records(source) if source.is_file() else _folder_records(source)
+            records: Iterator[ImageRecord | dict[str, Any]]
+            if source.is_dir():
+                records = _folder_records(source)
+            elif source.suffix.lower() in IMAGE_SUFFIXES:  # one image: indexed under its file name
+                records = iter([ImageRecord(id=source.name, image=str(source))])
+            else:
+                records = _csv_records(source)
             skipped: list[str] = []
 
             def fresh() -> Iterator[ImageRecord | dict[str, Any]]:
@@ -235,7 +258,11 @@ def index(
         skipped=(*skipped, *conflicts),
         stopped_early=report.stopped_early,
     )
-    if failed:
+    if not failed:
+        report_file.unlink(
+            missing_ok=True
+        )  # a report left by an earlier run would describe failures no longer true
+    else:
         with report_file.open("w", encoding="utf-8") as handle:
             for f in failed:
                 handle.write(
@@ -250,10 +277,10 @@ def index(
     else:
         out.print(
             f"indexed {len(report.succeeded)}, skipped {len(report.skipped)} (already indexed), "
-            f"failed {len(failed)}" + (f" -> {report_file}" if failed else "")
+            f"failed {len(failed)}" + (f" -> {escape(str(report_file))}" if failed else "")
         )
         if report.stopped_early:
-            err.print(f"[bold red]{report.stopped_early}[/]")
+            err.print(f"[bold red]{escape(str(report.stopped_early))}[/]")
     if report.stopped_early:
         raise typer.Exit(code=2)
 
@@ -322,7 +349,7 @@ def get(record_id: str, url: UrlOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         _print_json(record.model_dump())
     else:
-        out.print(f"[bold]{record.id}[/] {json.dumps(record.metadata, ensure_ascii=False)}")
+        out.print(f"[bold]{escape(record.id)}[/] {escape(json.dumps(record.metadata, ensure_ascii=False))}")
 
 
 @app.command()
@@ -364,7 +391,7 @@ def info(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         _print_json({"provider": vs.provider, "where": vs.adapter.describe(), "capabilities": caps})
     else:
-        out.print(f"provider: [bold]{vs.provider}[/] ({vs.adapter.describe()})")
+        out.print(f"provider: [bold]{vs.provider}[/] ({escape(vs.adapter.describe())})")
         out.print("capabilities: " + ", ".join(caps))
 
 
@@ -388,17 +415,43 @@ def serve(
     if face not in FACES:
         raise typer.BadParameter(f"unknown face {face!r}; available: {', '.join(FACES)}")
     app_ = LocalApp(str(path) if path else None, multi_view=multi_view, token=token)
-    server = LoopbackServer(app_, port=port)
-    auth = f":{token}@" if token else ""
-    print(f"local://{auth}127.0.0.1:{server.port}", flush=True)
-    err.print(f"serving the {FACES[face]} ({'in memory' if path is None else path}); Ctrl-C stops")
     try:
+        _ = app_.engine  # open (and check) the index now: an unusable one is refused before serving
+    except VisualSearchError as exc:
+        raise _fail(exc) from exc
+    try:
+        server = LoopbackServer(app_, port=port)
+    except OSError as exc:  # the port is taken, or not ours to bind
+        app_.close()
+        err.print(
+            f"[bold red]error:[/] cannot listen on 127.0.0.1:{port}: {escape(str(exc.strerror or exc))}"
+        )
+        raise typer.Exit(code=2) from exc
+    auth = f":{token}@" if token else ""
+    # SIGTERM (kill, docker stop, Popen.terminate) stops as cleanly as Ctrl-C: socket and index are closed.
+    previous = _on_sigterm(_interrupt)
+    try:
+        print(f"local://{auth}127.0.0.1:{server.port}", flush=True)
+        where = "in memory" if path is None else escape(str(path))
+        err.print(f"serving {FACES[face]} ({where}); Ctrl-C stops")
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
         app_.close()
+        _on_sigterm(previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install ``handler`` for SIGTERM (main thread only) and return the previous one."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def main() -> None:
