@@ -79,6 +79,19 @@ def needs(vs: Any, *capabilities: Capability) -> None:
         pytest.skip(f"provider lacks {', '.join(missing)}")
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A tiny PNG file that claims a huge size: it must be refused from its header, before any decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
 def reshoot(sample: Sample) -> Image.Image:
     """The same product photographed again: cropped, smaller, darker."""
     image = Image.open(io.BytesIO(sample.jpeg)).convert("RGB")
@@ -134,15 +147,17 @@ def test_bad_images_fail_per_record_and_the_rest_is_indexed(
         ImageRecord(id="empty", image=b""),
         ImageRecord(id="missing-file", image=str(tmp_path / "nope.jpg")),
         ImageRecord(id="pdf", image=b"%PDF-1.7\n1 0 obj<<>>endobj\n"),
+        ImageRecord(id="huge", image=_png_header(40_000, 40_000)),
         ImageRecord(id="good-2", image=samples[1].jpeg),
     ]
     report = vs.index(records)
     assert report.succeeded == ("good-1", "good-2")
     reasons = {f.id: f.reason for f in report.failed}
-    assert set(reasons) == {"corrupt", "truncated", "empty", "missing-file", "pdf"}
+    assert set(reasons) == {"corrupt", "truncated", "empty", "missing-file", "pdf", "huge"}
     assert all(isinstance(f.error, ImageError) for f in report.failed)
     assert reasons["truncated"] == "truncated"
     assert reasons["pdf"] == "unsupported_format"
+    assert reasons["huge"] == "decompression_bomb"
     if Capability.COUNT in vs.capabilities:
         assert vs.count() == 2
 
