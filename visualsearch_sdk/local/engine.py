@@ -390,12 +390,14 @@ class Engine:
         filter: Filter | None = None,
         min_score: float | None = None,
     ) -> tuple[list[Hit], int]:
-        """Rank by colour-histogram similarity to one colour."""
+        """Rank by colour-histogram similarity to one colour; records without any of it are left out."""
         with self._lock:
             self.refresh()
             n = len(self._ids)
             scores = features.color_scores(self._sym[:n, 0, self._basis.color], rgb)
-            return self._top(np.asarray(scores, dtype=np.float32), limit, offset, filter, min_score, None)
+            # A record with none of the colour scores 0: it is no match at all, so it is not returned.
+            floor = max(min_score or 0.0, 1e-6)
+            return self._top(np.asarray(scores, dtype=np.float32), limit, offset, filter, floor, None)
 
     def _top(
         self,
