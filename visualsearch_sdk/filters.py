@@ -35,17 +35,15 @@ with numpy; they agree exactly.
 
 from __future__ import annotations
 
+import abc
 import math
 import operator
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Literal, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 
 from ._exceptions import InvalidFilterError
 
@@ -161,13 +159,14 @@ def _scalar(value: object, where: str) -> Scalar:
     )
 
 
-class Filter:
+class Filter(abc.ABC):
     """Base of the filter AST: combine with ``&``, ``|`` and ``~`` (never ``and``/``or``/``not``)."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def _key(self) -> tuple[object, ...]:
-        raise NotImplementedError
+        """What makes two nodes of one type equal."""
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Filter):
@@ -189,9 +188,9 @@ class Filter:
     def __bool__(self) -> bool:
         raise TypeError(_BOOL_HINT)
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """A readable one-line form, e.g. ``brand == 'A' & price in [10, 199]``."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return self.describe()
@@ -301,7 +300,7 @@ class In(Filter):
         return f"{self.field} in {_braces(self.values)}"
 
 
-def _check_parts(node: And | Or) -> None:
+def _check_parts(node: _Junction) -> None:
     parts = tuple(node.parts)
     if not parts:
         raise InvalidFilterError(f"{type(node).__name__} needs at least one part")
@@ -312,37 +311,33 @@ def _check_parts(node: And | Or) -> None:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class And(Filter):
+class _Junction(Filter):
+    """``And`` and ``Or``: a non-empty tuple of parts joined by one operator."""
+
+    parts: tuple[Filter, ...]
+    _symbol: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        _check_parts(self)
+
+    def _key(self) -> tuple[object, ...]:
+        return self.parts
+
+    def describe(self) -> str:
+        """The parts joined by the operator, compound parts in parentheses."""
+        return f" {self._symbol} ".join(map(_wrap, self.parts))
+
+
+class And(_Junction):
     """Every part holds. ``a & b`` builds one, flattening nested ``And``s."""
 
-    parts: tuple[Filter, ...]
-
-    def __post_init__(self) -> None:
-        _check_parts(self)
-
-    def _key(self) -> tuple[object, ...]:
-        return self.parts
-
-    def describe(self) -> str:
-        """``a & b``, compound parts in parentheses."""
-        return " & ".join(map(_wrap, self.parts))
+    _symbol = "&"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Or(Filter):
+class Or(_Junction):
     """At least one part holds. ``a | b`` builds one, flattening nested ``Or``s."""
 
-    parts: tuple[Filter, ...]
-
-    def __post_init__(self) -> None:
-        _check_parts(self)
-
-    def _key(self) -> tuple[object, ...]:
-        return self.parts
-
-    def describe(self) -> str:
-        """``a | b``, compound parts in parentheses."""
-        return " | ".join(map(_wrap, self.parts))
+    _symbol = "|"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -577,115 +572,5 @@ def _compare(x: object, op: CompareOp, value: Scalar) -> bool:
     return got[1] == want[1] if op == "eq" else bool(_ORDER[op](got[1], want[1]))
 
 
-def evaluate(f: Filter, metadata: Mapping[str, object]) -> bool:
-    """Whether one record's metadata matches ``f`` (pure Python; the semantics of the module docstring)."""
-    if isinstance(f, Compare):
-        return _compare(metadata.get(f.field, MISSING), f.op, f.value)
-    if isinstance(f, Between):
-        x = metadata.get(f.field, MISSING)
-        return _compare(x, "ge", f.lo) and _compare(x, "le", f.hi)
-    if isinstance(f, In):
-        x = metadata.get(f.field, MISSING)
-        return any(_compare(x, "eq", v) for v in f.values)
-    if isinstance(f, And):
-        return all(evaluate(p, metadata) for p in f.parts)
-    if isinstance(f, Or):
-        return any(evaluate(p, metadata) for p in f.parts)
-    assert isinstance(f, Not)
-    return not evaluate(f.part, metadata)
-
-
-_BoolArray: TypeAlias = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True, eq=False)
-class Column:
-    """One field over ``n`` rows, as :func:`evaluate_mask` reads it; build once per field and cache it."""
-
-    values: npt.NDArray[np.object_]
-    """The raw value per row, :data:`MISSING` where the row lacks the field."""
-    numbers: npt.NDArray[np.float64]
-    """The value as a float where it is an int or float (not a bool), else NaN."""
-
-    def __post_init__(self) -> None:
-        if self.values.ndim != 1 or self.values.shape != self.numbers.shape:
-            raise ValueError(
-                f"Column arrays must be 1-D and equally long: {self.values.shape} {self.numbers.shape}"
-            )
-
-    @classmethod
-    def build(cls, values: Sequence[object]) -> Column:
-        """Build a column from one value per row (:data:`MISSING` for absent)."""
-        n = len(values)
-        norms = [_classify(v) for v in values]
-        numbers = np.fromiter((c[1] if c and c[0] == "n" else math.nan for c in norms), np.float64, count=n)
-        return cls(np.fromiter(values, dtype=object, count=n), numbers)
-
-    @cached_property
-    def _bools(self) -> npt.NDArray[np.int8]:
-        """1 or 0 where the value is a bool, else -1."""
-        norms = (_classify(v) for v in self.values)
-        return np.fromiter((int(c[1]) if c and c[0] == "b" else -1 for c in norms), np.int8, len(self.values))
-
-    @cached_property
-    def _strings(self) -> tuple[list[str], npt.NDArray[np.intp]]:
-        """The sorted distinct strings, and per row the index of its string in them (else -1)."""
-        uniq = sorted({v for v in self.values if isinstance(v, str)})
-        pos = {s: i for i, s in enumerate(uniq)}
-        codes = np.fromiter((pos.get(v, -1) if isinstance(v, str) else -1 for v in self.values), np.intp)
-        return uniq, codes
-
-
-def _mask_compare(col: Column, op: CompareOp, value: Scalar) -> _BoolArray:
-    if op == "ne":
-        return ~_mask_compare(col, "eq", value)
-    kind, v = _norm(value)
-    if kind == "n":
-        return np.asarray(_ORDER[op](col.numbers, v) if op != "eq" else col.numbers == v, dtype=np.bool_)
-    if kind == "b":  # only eq: ordering on bools is refused at construction
-        return np.asarray(col._bools == int(v), dtype=np.bool_)
-    # Strings compare through their rank among the column's sorted distinct strings: exact and vectorised.
-    uniq, codes = col._strings
-    lo, hi = bisect_left(uniq, str(v)), bisect_right(uniq, str(v))
-    if op == "eq":
-        code = _code(uniq, str(v))  # -1 marks non-strings, so an absent string must match nothing
-        return np.asarray(codes == code, dtype=np.bool_) if code >= 0 else np.zeros(len(codes), np.bool_)
-    if op in ("lt", "le"):
-        return (codes >= 0) & (codes < (lo if op == "lt" else hi))
-    return codes >= (hi if op == "gt" else lo)
-
-
-def _code(uniq: list[str], s: str) -> int:
-    """The index of ``s`` among the sorted distinct strings, or -1."""
-    i = bisect_left(uniq, s)
-    return i if i < len(uniq) and uniq[i] == s else -1
-
-
-def _mask_in(col: Column, values: tuple[Scalar, ...]) -> _BoolArray:
-    norms = [_norm(v) for v in values]
-    uniq, codes = col._strings
-    mask = np.isin(col.numbers, [v for k, v in norms if k == "n"])
-    mask |= np.isin(col._bools, [int(v) for k, v in norms if k == "b"])
-    return mask | np.isin(codes, [c for k, v in norms if k == "s" and (c := _code(uniq, str(v))) >= 0])
-
-
-def evaluate_mask(f: Filter, column: Callable[[str], Column], n: int) -> _BoolArray:
-    """Which of ``n`` rows match ``f``, as a bool array; ``column(field)`` gives each field's :class:`Column`.
-
-    Agrees exactly with :func:`evaluate` on every row.
-    """
-    if isinstance(f, (Compare, Between, In)):
-        col = column(f.field)
-        if col.values.shape != (n,):
-            raise ValueError(f"column {f.field!r} has shape {col.values.shape}, expected ({n},)")
-        if isinstance(f, Compare):
-            return _mask_compare(col, f.op, f.value)
-        if isinstance(f, Between):
-            return _mask_compare(col, "ge", f.lo) & _mask_compare(col, "le", f.hi)
-        return _mask_in(col, f.values)
-    if isinstance(f, (And, Or)):
-        masks = [evaluate_mask(p, column, n) for p in f.parts]
-        combine = np.logical_and if isinstance(f, And) else np.logical_or
-        return np.asarray(combine.reduce(masks), dtype=np.bool_) if len(masks) > 1 else masks[0]
-    assert isinstance(f, Not)
-    return ~evaluate_mask(f.part, column, n)
+# The evaluators live in their own module (they need the node classes above, defined by now).
+from visualsearch_sdk._filter_eval import Column, evaluate, evaluate_mask  # noqa: E402
