@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageEnhance
 
-from tests.e2e._helpers import index_url, run_child
+from tests.e2e._helpers import image, index_url, run_child
 from visualsearch_sdk import (
     ConfigurationError,
     ImageRecord,
@@ -222,4 +222,4 @@ def test_process_killed_after_a_committed_index_keeps_the_record(index_path: Pat
     with VisualSearch.from_url(index_url(index_path)) as vs:
         assert vs.count() == 1
         assert vs.get("survivor").metadata == {"n": 3}
-        assert vs.search(color="#000000", limit=5).hits[0].id == "survivor"
+        assert vs.search(image=image(3), limit=5).ids == ["survivor"]
