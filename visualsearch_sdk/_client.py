@@ -7,10 +7,11 @@ backend the engine, are created on first use). They differ only in how they wait
 
 from __future__ import annotations
 
+import abc
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from visualsearch_sdk._exceptions import (
     VisualSearchError,
 )
 from visualsearch_sdk._logging import logger, redact_url
+from visualsearch_sdk._ratelimit import TokenBucket
 from visualsearch_sdk._registry import Provider, get_adapter
 from visualsearch_sdk._retry import RetryPolicy
 from visualsearch_sdk.capabilities import Capability
@@ -55,7 +57,7 @@ _C = TypeVar("_C", bound="_ClientBase")
 _UNSET: Any = object()
 
 
-class _ClientBase:
+class _ClientBase(abc.ABC):
     """Configuration shared by both clients; does no I/O."""
 
     def __init__(
@@ -71,8 +73,33 @@ class _ClientBase:
         retry: RetryPolicy | None = None,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        max_qps: float | None = None,
+        on_request: Callable[[httpx.Request], None] | None = None,
+        on_response: Callable[[httpx.Response], None] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        """Build a client; nothing is opened or sent until the first call.
+
+        Args:
+            provider: a provider URL (``"local:///var/lib/index"``, ``"memory://"``) or a provider name.
+            options: the provider's typed options (e.g. ``LocalOptions``).
+            base_url: point the adapter at another host (a proxy, a fake on loopback).
+            timeout: seconds, or an ``httpx.Timeout``; bounded by default (``_config.DEFAULT_TIMEOUT``).
+            max_retries: retries after the first attempt, for what is safe to retry.
+            allow_http: allow plain ``http://`` to a non-loopback host.
+            preset: the image preset (default: the provider's).
+            retry: a whole ``RetryPolicy`` (overrides ``max_retries``).
+            http_client / transport / proxy: how requests travel; an injected client is used as it is and
+                never closed by this one.
+            max_qps: pace requests client-side (a token bucket shared by threads and tasks).
+            on_request / on_response: hooks called for every attempt (metrics, tracing); they must not raise.
+            environ: the environment mapping to read ``VISUALSEARCH_*`` from (default ``os.environ``).
+        """
+        if proxy is not None and (http_client is not None or transport is not None):
+            raise ConfigurationError(
+                "proxy= applies to the client this SDK builds; configure your own client"
+            )
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client= or transport=, not both")
         text = str(provider)
@@ -93,6 +120,9 @@ class _ClientBase:
         self.retry = retry or RetryPolicy(max_retries=self.client_options.max_retries)
         self._user_http = http_client
         self._transport = transport
+        self._proxy = proxy
+        self._bucket = TokenBucket(max_qps) if max_qps is not None else None
+        self._on_request, self._on_response = on_request, on_response
         in_process = getattr(self.adapter, "in_process_handler", None)
         self._handler = in_process() if callable(in_process) and not (http_client or transport) else None
         self._init_args: dict[str, Any] = {
@@ -106,6 +136,10 @@ class _ClientBase:
             "retry": retry,
             "http_client": http_client,
             "transport": transport,
+            "proxy": proxy,
+            "max_qps": max_qps,
+            "on_request": on_request,
+            "on_response": on_response,
             "environ": environ,
         }
 
@@ -126,18 +160,24 @@ class _ClientBase:
         return cls(found.url, environ=environ, **merged)
 
     def with_options(self: _C, **changes: Any) -> _C:
-        """A new client with some constructor arguments changed (the original is left as it is).
+        """A new client with some constructor arguments changed; the original is left as it is.
 
-        An in-process engine is shared, not copied: the new client sees the same index, and only the
-        original client closes it.
+        Cheap enough per call (``vs.with_options(timeout=2).search(...)``): unless the target or the transport
+        changes, the new client borrows this client's HTTP connection pool (and so its in-process engine and
+        its rate limiter); only the original closes them.
         """
         args = {**self._init_args, **changes}
-        same_target = not {"provider", "options", "base_url", "transport", "http_client"} & set(changes)
-        if self._handler is not None and same_target:
-            from visualsearch_sdk.local.app import LocalTransport
+        borrow = not {"provider", "options", "base_url", "transport", "http_client", "proxy"} & set(changes)
+        if borrow:
+            args["http_client"], args["transport"], args["proxy"] = self._client(), None, None
+        client = type(self)(**args)
+        if borrow and "max_qps" not in changes:
+            client._bucket = self._bucket
+        return client
 
-            args["transport"] = LocalTransport(self._handler, close_handler=False)
-        return type(self)(**args)
+    @abc.abstractmethod
+    def _client(self) -> Any:
+        """The HTTP client (created on first use)."""
 
     @property
     def provider(self) -> str:
@@ -158,7 +198,24 @@ class _ClientBase:
             "timeout": self.client_options.timeout,
             "follow_redirects": False,
             "headers": {"user-agent": f"visualsearch_sdk/{__version__} python-httpx/{httpx.__version__}"},
+            **({"proxy": self._proxy} if self._proxy else {}),
         }
+
+    def _attempt(self, step: Send) -> tuple[httpx.Request, float]:
+        """A fresh copy of the request for one attempt (so auth signs a clean request every time, never
+        on top of the last attempt's headers), after the user's hook; and the rate-limit wait."""
+        template = step.request
+        template.extensions["timeout"] = self.client_options.timeout.as_dict()
+        if self._on_request is not None:
+            self._on_request(template)  # the template is never sent: the hook never sees credentials
+        request = httpx.Request(
+            template.method,
+            template.url,
+            headers=template.headers.copy(),
+            content=template.read(),
+            extensions=dict(template.extensions),
+        )
+        return request, (self._bucket.reserve() if self._bucket is not None else 0.0)
 
     def _default_transport(self) -> Any:
         if self._transport is not None or self._handler is None:
@@ -190,6 +247,8 @@ class _ClientBase:
         return error
 
     def _finish(self, step: Send, response: httpx.Response, attempt: int, started: float) -> httpx.Response:
+        if self._on_response is not None:
+            self._on_response(response)
         logger.debug(
             "%s %s -> %s (attempt %d, %.1f ms)",
             step.request.method,
@@ -238,9 +297,12 @@ class VisualSearch(_ClientBase):
         for state in retrying:
             with state:
                 attempt += 1
+                request, wait = self._attempt(step)
+                if wait:
+                    time.sleep(wait)
                 started = time.perf_counter()
                 try:
-                    response = client.send(step.request, auth=self.adapter.auth())
+                    response = client.send(request, auth=self.adapter.auth())
                     response.read()
                 except httpx.TransportError as exc:
                     raise self._transport_error(exc, step.request, attempt) from exc
@@ -439,9 +501,12 @@ class AsyncVisualSearch(_ClientBase):
         async for state in retrying:
             with state:
                 attempt += 1
+                request, wait = self._attempt(step)
+                if wait:
+                    await anyio.sleep(wait)
                 started = time.perf_counter()
                 try:
-                    response = await client.send(step.request, auth=self.adapter.auth())
+                    response = await client.send(request, auth=self.adapter.auth())
                     await response.aread()
                 except httpx.TransportError as exc:
                     raise self._transport_error(exc, step.request, attempt) from exc
