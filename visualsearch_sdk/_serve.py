@@ -7,6 +7,7 @@ unless a caller explicitly names another loopback address.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ __all__ = ["LoopbackServer"]
 
 Handler = Callable[[httpx.Request], httpx.Response]
 _MAX_BODY = 80 * 1024 * 1024
+_HOLD_SECONDS = 60.0  # the longest a simulated timeout keeps a connection open
 
 
 class _Server(ThreadingHTTPServer):
@@ -47,7 +49,19 @@ def _make_request_handler(handler: Handler) -> type[BaseHTTPRequestHandler]:
             request = httpx.Request(
                 self.command, f"http://{host}{self.path}", headers=list(self.headers.items()), content=body
             )
-            response = handler(request)
+            try:
+                response = handler(request)
+            except Exception as exc:
+                # A fake's injected fault (testing/fakes/_faults.py): answer nothing, as a real failure would.
+                hold = getattr(exc, "hold_connection", False)
+                if hold:  # a timeout: keep the connection open until the client gives up
+                    self.connection.settimeout(_HOLD_SECONDS)
+                    with contextlib.suppress(OSError):
+                        self.rfile.read(1)
+                if hold or getattr(exc, "drop_connection", False):
+                    self.close_connection = True
+                    return
+                raise
             content = response.read()
             self.send_response(response.status_code)
             for key, value in response.headers.multi_items():
