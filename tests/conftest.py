@@ -32,6 +32,23 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def reference_vectors() -> Callable[[str], list[dict[str, Any]]]:
+    """``load(name)`` -> the vectors in ``shared/reference/vectors/<name>``; skips if the folder is absent."""
+    folder = REPO_ROOT.parent / "shared" / "reference" / "vectors"
+    if not folder.is_dir():
+        pytest.skip(f"reference vectors not found at {folder}")
+
+    def load(name: str) -> list[dict[str, Any]]:
+        import json
+
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+        assert isinstance(data, list), f"{name} must hold a JSON list"
+        return data
+
+    return load
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

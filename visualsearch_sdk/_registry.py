@@ -28,6 +28,7 @@ class Provider(str, enum.Enum):
     """The providers this package ships. Outside adapters register under their own names."""
 
     LOCAL = "local"
+    XIMILAR = "ximilar"
 
     def __str__(self) -> str:
         return self.value
@@ -36,6 +37,7 @@ class Provider(str, enum.Enum):
 _BUILTIN: dict[str, tuple[str, str | None]] = {
     # provider name -> ("module:Class", the extra to install when its import fails)
     "local": ("visualsearch_sdk.providers.local:LocalAdapter", None),
+    "ximilar": ("visualsearch_sdk.providers.ximilar:XimilarAdapter", None),
 }
 _ALIASES = {"memory": "local"}
 _table: dict[str, tuple[str, str | None]] = dict(_BUILTIN)
