@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from visualsearch_sdk._exceptions import (
     APIResponseError,
     AuthenticationError,
+    ConflictError,
     ImageError,
     InvalidQueryError,
     UnsupportedCapabilityError,
@@ -179,6 +180,8 @@ class Pipeline:
             not isinstance(min_score, (int, float)) or not math.isfinite(min_score) or not 0 <= min_score <= 1
         ):
             raise InvalidQueryError("min_score must be a number in [0, 1]")
+        if min_score is not None:
+            self.require(Capability.MIN_SCORE)
         if fields is not None:
             if isinstance(fields, str):
                 raise InvalidQueryError("fields must be a list of field names, not a string")
@@ -281,39 +284,64 @@ class Pipeline:
         return ready, failed
 
     def index_batch(self, records: Sequence[ImageRecord], *, upsert: bool) -> Flow[IndexReport]:
-        """Index one batch (at most ``adapter.batch_size`` records); every record ends in the report once."""
+        """Index one batch (at most ``adapter.batch_size`` records); every record ends in the report once.
+
+        With ``upsert`` on a provider whose insert refuses existing ids (no ``UPSERT`` capability), records
+        refused as existing are deleted and inserted again. That replacement is not atomic: if the second
+        insert fails, the record is reported failed and is no longer in the index.
+        """
         ready, failed = yield Compute(lambda: self.prepare_records(records))
-        succeeded: list[str] = []
-        if ready:
-            try:
-                response = yield self.send(self.adapter.build_index(ready, upsert=upsert), "index")
-                outcomes = self.parse(self.adapter.parse_index, response, ready)
-            except AuthenticationError:
-                raise
-            except VisualSearchError as exc:
-                failed.extend(RecordFailure(id=r.id, error=exc, reason=_reason(exc)) for r in ready)
-            else:
-                by_id = {outcome.id: outcome for outcome in outcomes}
-                for record in ready:
-                    outcome = by_id.get(record.id)
-                    if outcome is None:
-                        missing = APIResponseError(
-                            f"the provider did not report on record {record.id!r}",
-                            provider=self.provider,
-                            body=response.text[:2000],
-                        )
-                        failed.append(RecordFailure(id=record.id, error=missing, reason="not reported"))
-                    elif outcome.error is None:
-                        succeeded.append(record.id)
-                    else:
-                        failed.append(
-                            RecordFailure(id=record.id, error=outcome.error, reason=_reason(outcome.error))
-                        )
+        native = upsert and Capability.UPSERT in self.adapter.capabilities
+        outcome = yield from self._insert(ready, upsert=native)
+        if upsert and not native:
+            existing = [r for r in ready if isinstance(outcome[r.id], ConflictError)]
+            if existing:
+                self.require(Capability.INDEX_DELETE)
+                try:
+                    response = yield self.send(self.adapter.build_delete([r.id for r in existing]), "delete")
+                    self.parse(self.adapter.parse_delete, response, [r.id for r in existing])
+                except AuthenticationError:
+                    raise
+                except VisualSearchError as exc:
+                    outcome.update({r.id: exc for r in existing})
+                else:
+                    outcome.update((yield from self._insert(existing, upsert=False)))
+        failed.extend(
+            RecordFailure(id=rid, error=err, reason=_reason(err)) for rid, err in outcome.items() if err
+        )
         order = {record.id: i for i, record in enumerate(records)}
         return IndexReport(
-            succeeded=tuple(sorted(succeeded, key=order.__getitem__)),
+            succeeded=tuple(
+                sorted((rid for rid, err in outcome.items() if err is None), key=order.__getitem__)
+            ),
             failed=tuple(sorted(failed, key=lambda f: order.get(f.id, 0))),
         )
+
+    def _insert(
+        self, ready: Sequence[PreparedRecord], *, upsert: bool
+    ) -> Flow[dict[str, VisualSearchError | None]]:
+        """One insert request; each record's error (None on success), a missing report being an error too."""
+        if not ready:
+            return {}
+        try:
+            response = yield self.send(self.adapter.build_index(ready, upsert=upsert), "index")
+            outcomes = self.parse(self.adapter.parse_index, response, ready)
+        except AuthenticationError:
+            raise
+        except VisualSearchError as exc:
+            return {r.id: exc for r in ready}
+        by_id = {o.id: o.error for o in outcomes}
+        result: dict[str, VisualSearchError | None] = {}
+        for record in ready:
+            if record.id in by_id:
+                result[record.id] = by_id[record.id]
+            else:
+                result[record.id] = _NotReported(
+                    f"the provider did not report on record {record.id!r}",
+                    provider=self.provider,
+                    body=response.text[:2000],
+                )
+        return result
 
     def check_index_input(self, records: Iterable[ImageRecord | Mapping[str, Any]]) -> list[ImageRecord]:
         """Validate records (dicts are accepted) and refuse duplicate ids within one call."""
@@ -384,6 +412,12 @@ class Pipeline:
     def verify(self) -> Flow[None]:
         response = yield self.send(self.adapter.build_verify(), "verify")
         del response
+
+
+class _NotReported(APIResponseError):
+    """The provider's answer to a batch said nothing about one of its records."""
+
+    reason = "not reported"
 
 
 def as_record(item: ImageRecord | Mapping[str, Any]) -> ImageRecord:

@@ -30,6 +30,8 @@ class Capability(str, enum.Enum):
     """Insert records whose image is uploaded by the client."""
     INDEX_FROM_URL = "index_from_url"
     """Insert records by image URL, which the provider downloads."""
+    UPSERT = "upsert"
+    """Insert replaces an existing id in one call; without it, ``upsert=True`` deletes and re-inserts."""
     INDEX_UPDATE = "index_update"
     """Change a record's metadata without re-uploading its image."""
     INDEX_DELETE = "index_delete"

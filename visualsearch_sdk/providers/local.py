@@ -91,6 +91,7 @@ class LocalAdapter(Adapter):
             Capability.METADATA,
             Capability.INDEX_WRITE,
             Capability.INDEX_FROM_BYTES,
+            Capability.UPSERT,
             Capability.INDEX_UPDATE,
             Capability.INDEX_DELETE,
             Capability.GET,
