@@ -104,3 +104,10 @@ def test_a_second_engine_follows_changes_and_reloads_after_compaction(
     assert hits[0].id == "r00005"
     writer.close()
     reader.close()
+
+
+def test_searching_an_empty_index_finds_nothing() -> None:
+    engine = Engine()
+    assert engine.search(_unit_rows(1)[0], limit=5) == ([], 0)
+    assert engine.search_color((200, 30, 30), limit=5) == ([], 0)
+    engine.close()

@@ -375,8 +375,8 @@ class Engine:
                 split = self._basis.split(q)
                 qs, qa = split[0][0], split[1][0]
             n = len(self._ids)
-            scores = self._sym[:n].reshape(n * self.views, -1) @ qs
-            scores += np.abs(self._anti[:n].reshape(n * self.views, -1) @ qa)
+            scores = self._sym[:n].reshape(n * self.views, self._basis.ds) @ qs
+            scores += np.abs(self._anti[:n].reshape(n * self.views, self._basis.da) @ qa)
             if self.views > 1:
                 scores = scores.reshape(n, self.views).max(axis=1)
             return self._top(scores, limit, offset, filter, min_score, exclude)

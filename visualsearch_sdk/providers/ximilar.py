@@ -522,9 +522,13 @@ class XimilarAdapter(Adapter):
     def _code_error(self, response: httpx.Response, status: _Status) -> APIStatusError:
         code = status.code
         if code == 403:  # "wrong query record": an unknown _id, or an unusable _url/_base64
-            cls: type[APIStatusError] = NotFoundError if _queried_by_id(response) else InvalidRequestError
+            cls: type[APIStatusError] | None = (
+                NotFoundError if _queried_by_id(response) else InvalidRequestError
+            )
         elif code in _CODE_CLASSES:
             cls = _CODE_CLASSES[code]
+        elif response.status_code >= 400:
+            cls = None  # the HTTP status decides (429 -> RateLimitError, 401 -> AuthenticationError, ...)
         else:
             cls = ServerError if code >= 500 else InvalidRequestError
         message = status.text or "error"
@@ -573,6 +577,7 @@ _CODE_CLASSES: dict[int, type[APIStatusError]] = {
     211: ConflictError,  # in skipped_records: this _id exists already
     411: ConflictError,  # every record refused as a duplicate _id
     412: InvalidRequestError,  # hard capacity exceeded: retrying does not help
+    429: RateLimitError,
     500: ServerError,
 }
 
