@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_bulk_ximilar
 import bench_ingest
 import bench_preprocess
 import bench_search
@@ -30,6 +31,7 @@ def main() -> int:
         ("preprocessor", lambda: bench_preprocess.main(flags)),
         ("local search", lambda: bench_search.main(flags)),
         ("ingest", lambda: bench_ingest.main([])),
+        ("bulk index into fake Ximilar", lambda: bench_bulk_ximilar.main(flags)),
     ]
     if not args.skip_recall:
         suites.append(("near-duplicate recall", lambda: eval_recall.main(flags)))

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
@@ -395,7 +396,10 @@ def info(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
         out.print("capabilities: " + ", ".join(caps))
 
 
-FACES = {"local": "the local engine's own API"}
+FACES = {
+    "local": "the local engine's own API",
+    "ximilar": "a fake of Ximilar's similarity API v2 (visualsearch_sdk.testing.fakes.FakeXimilar)",
+}
 
 
 @app.command()
@@ -404,34 +408,54 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 picks a free one).")] = 8765,
     path: Annotated[Path | None, typer.Option(help="Index folder (default: in memory).")] = None,
     token: Annotated[
-        str | None, typer.Option(help="Require this bearer token.", envvar="VISUALSEARCH_SERVE_TOKEN")
+        str | None,
+        typer.Option(
+            help="Require this token (bearer for local; the API token for ximilar).",
+            envvar="VISUALSEARCH_SERVE_TOKEN",
+        ),
     ] = None,
     multi_view: bool = False,
 ) -> None:
-    """Serve the local engine on 127.0.0.1; the first line printed is the provider URL to use."""
+    """Serve the local engine on 127.0.0.1; the first line printed is the provider URL to use.
+
+    ``--face ximilar`` serves the engine behind a fake of Ximilar's API instead; the URL printed then carries
+    the token and collection id the fake accepts and ``base_url=http://127.0.0.1:PORT``.
+    """
     from visualsearch_sdk._serve import LoopbackServer
     from visualsearch_sdk.local.app import LocalApp
+    from visualsearch_sdk.testing.fakes import FakeXimilar
 
     if face not in FACES:
         raise typer.BadParameter(f"unknown face {face!r}; available: {', '.join(FACES)}")
-    app_ = LocalApp(str(path) if path else None, multi_view=multi_view, token=token)
+    handler: LocalApp | FakeXimilar
+    if face == "ximilar":
+        if multi_view:
+            raise typer.BadParameter("--multi-view applies to --face local only")
+        handler = FakeXimilar(path=path) if token is None else FakeXimilar(token=token, path=path)
+    else:
+        handler = LocalApp(str(path) if path else None, multi_view=multi_view, token=token)
     try:
-        _ = app_.engine  # open (and check) the index now: an unusable one is refused before serving
+        _ = handler.engine  # open (and check) the index now: an unusable one is refused before serving
     except VisualSearchError as exc:
         raise _fail(exc) from exc
     try:
-        server = LoopbackServer(app_, port=port)
+        server = LoopbackServer(handler, port=port)
     except OSError as exc:  # the port is taken, or not ours to bind
-        app_.close()
+        handler.close()
         err.print(
             f"[bold red]error:[/] cannot listen on 127.0.0.1:{port}: {escape(str(exc.strerror or exc))}"
         )
         raise typer.Exit(code=2) from exc
-    auth = f":{token}@" if token else ""
+    if isinstance(handler, FakeXimilar):  # the fake's credentials, its service, and where it listens
+        creds = f"{quote(handler.token, safe='')}@/{quote(handler.collection_id, safe='')}"
+        url = f"ximilar://{creds}?service={handler.service}&base_url=http://127.0.0.1:{server.port}"
+    else:
+        auth = f":{token}@" if token else ""
+        url = f"local://{auth}127.0.0.1:{server.port}"
     # SIGTERM (kill, docker stop, Popen.terminate) stops as cleanly as Ctrl-C: socket and index are closed.
     previous = _on_sigterm(_interrupt)
     try:
-        print(f"local://{auth}127.0.0.1:{server.port}", flush=True)
+        print(url, flush=True)
         where = "in memory" if path is None else escape(str(path))
         err.print(f"serving {FACES[face]} ({where}); Ctrl-C stops")
         server.serve_forever()
@@ -439,7 +463,7 @@ def serve(
         pass
     finally:
         server.stop()
-        app_.close()
+        handler.close()
         _on_sigterm(previous)
 
 
