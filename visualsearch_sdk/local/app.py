@@ -25,7 +25,6 @@ import base64
 import binascii
 import hmac
 import json
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +37,7 @@ import numpy as np
 from visualsearch_sdk._exceptions import ConfigurationError, ImageError, InvalidFilterError, VisualSearchError
 from visualsearch_sdk.filters import parse_filter
 from visualsearch_sdk.local import features
-from visualsearch_sdk.local.engine import Engine, Hit, NewRecord
+from visualsearch_sdk.local.engine import Engine, Hit, LazyEngine, NewRecord
 from visualsearch_sdk.preprocess import load_upright
 
 __all__ = ["FEATURE_SIDE", "LocalApp", "LocalTransport"]
@@ -69,25 +68,17 @@ class LocalApp:
         token: str | None = None,
         engine: Engine | None = None,
     ) -> None:
-        self._path, self._multi_view, self._token = path, multi_view, token
-        self._engine = engine
-        self._open_lock = threading.Lock()
+        self._token = token
+        self._lazy = LazyEngine(path, multi_view=multi_view, engine=engine)
 
     @property
     def engine(self) -> Engine:
         """The engine, opened on first use (constructors never do I/O)."""
-        if self._engine is None:
-            with self._open_lock:
-                if self._engine is None:
-                    self._engine = Engine(self._path, multi_view=self._multi_view)
-        return self._engine
+        return self._lazy.get()
 
     def close(self) -> None:
         """Close the engine if it was opened."""
-        with self._open_lock:
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
+        self._lazy.close()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         request_id = uuid.uuid4().hex

@@ -36,7 +36,7 @@ from visualsearch_sdk._exceptions import ConfigurationError
 from visualsearch_sdk.filters import MISSING, Column, Filter, evaluate_mask
 from visualsearch_sdk.local import features
 
-__all__ = ["Engine", "Hit", "NewRecord", "WriteOutcome"]
+__all__ = ["Engine", "Hit", "LazyEngine", "NewRecord", "WriteOutcome"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -437,6 +437,34 @@ class Engine:
             column = Column.build([meta.get(name, MISSING) for meta in self._meta])
             self._columns[name] = column
         return column
+
+
+class LazyEngine:
+    """An engine opened on first use, and closable: what a face (our wire API or a vendor fake) holds.
+
+    Constructors never do I/O, so a face keeps one of these instead of an open engine.
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, *, multi_view: bool = False, engine: Engine | None = None
+    ):
+        self._path, self._multi_view, self._engine = path, multi_view, engine
+        self._lock = threading.Lock()
+
+    def get(self) -> Engine:
+        """The engine, opened on first use."""
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = Engine(self._path, multi_view=self._multi_view)
+        return self._engine
+
+    def close(self) -> None:
+        """Close the engine if it was opened (an in-memory one is then gone; the next use starts afresh)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
 
 
 class _MirrorBasis:

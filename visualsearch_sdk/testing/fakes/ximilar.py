@@ -31,7 +31,6 @@ import binascii
 import hmac
 import json
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -46,7 +45,7 @@ from visualsearch_sdk._exceptions import ImageError, InvalidFilterError
 from visualsearch_sdk.filters import Filter, evaluate, parse_filter
 from visualsearch_sdk.local import features
 from visualsearch_sdk.local.app import FEATURE_SIDE, LocalTransport
-from visualsearch_sdk.local.engine import Engine, NewRecord
+from visualsearch_sdk.local.engine import Engine, LazyEngine, NewRecord
 from visualsearch_sdk.preprocess import load_upright
 from visualsearch_sdk.testing.fakes._faults import FaultInjector, _reason
 
@@ -139,9 +138,7 @@ class FakeXimilar(FaultInjector):
         self.url_resolver = url_resolver
         self.mirror_status = mirror_status
         self.user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-ximilar:{token}"))
-        self._path = path
-        self._engine: Engine | None = None
-        self._open_lock = threading.Lock()
+        self._lazy = LazyEngine(path)
         self._random = random.Random()
         self._prefixes = tuple(f"/{p}/" for p in SERVICE_PREFIXES[kind])  # both prefixes of the type
         self._routes: dict[str, tuple[frozenset[str], Route]] = {  # VENDORS §2.4 (HTTP methods per §2.3)
@@ -165,18 +162,11 @@ class FakeXimilar(FaultInjector):
     @property
     def engine(self) -> Engine:
         """The index, opened on first use (constructors never do I/O)."""
-        if self._engine is None:
-            with self._open_lock:
-                if self._engine is None:
-                    self._engine = Engine(self._path)
-        return self._engine
+        return self._lazy.get()
 
     def close(self) -> None:
         """Close the index if it was opened (an in-memory index is then gone)."""
-        with self._open_lock:
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
+        self._lazy.close()
 
     def client_url(self) -> str:
         """The provider URL our SDK takes for this fake: ``ximilar://<token>@api.ximilar.com/<collection>``."""
