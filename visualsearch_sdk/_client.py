@@ -263,6 +263,17 @@ class _ClientBase(abc.ABC):
             raise error
         return response
 
+    def _bulk_run(
+        self,
+        records: Iterable[ImageRecord | Mapping[str, Any]],
+        batch_size: int | None,
+        progress: Progress | None,
+    ) -> BulkRun:
+        """The bookkeeping of one ``index_many`` run, in batches of at most the provider's size."""
+        self._pipeline.require(Capability.INDEX_WRITE)
+        size = min(batch_size or self.adapter.batch_size, self.adapter.batch_size)
+        return BulkRun(records, batch_size=size, progress=progress)
+
     def _index_input(self, records: Iterable[ImageRecord | Mapping[str, Any]]) -> list[ImageRecord]:
         if isinstance(records, (ImageRecord, Mapping)):
             records = [records]
@@ -352,9 +363,7 @@ class VisualSearch(_ClientBase):
         progress: Progress | None = None,
     ) -> IndexReport:
         """Index a stream of records with bounded memory, ``concurrency`` batches at a time (threads)."""
-        self._pipeline.require(Capability.INDEX_WRITE)
-        size = min(batch_size or self.adapter.batch_size, self.adapter.batch_size)
-        run = BulkRun(records, batch_size=size, progress=progress)
+        run = self._bulk_run(records, batch_size, progress)
         workers = max(1, concurrency)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="visualsearch-index") as pool:
             pending: dict[Future[IndexReport], list[ImageRecord]] = {}
@@ -556,9 +565,7 @@ class AsyncVisualSearch(_ClientBase):
         progress: Progress | None = None,
     ) -> IndexReport:
         """Index a stream of records with bounded memory, ``concurrency`` batches at a time (tasks)."""
-        self._pipeline.require(Capability.INDEX_WRITE)
-        size = min(batch_size or self.adapter.batch_size, self.adapter.batch_size)
-        run = BulkRun(records, batch_size=size, progress=progress)
+        run = self._bulk_run(records, batch_size, progress)
         limiter = anyio.Semaphore(max(1, concurrency))
 
         async def one(batch: list[ImageRecord]) -> None:
