@@ -12,7 +12,7 @@ import contextvars
 import ipaddress
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from visualsearch_sdk._exceptions import ConfigurationError
@@ -290,10 +289,3 @@ def resolve_environment(
         }
     )
     return ResolvedEnvironment(url=url or "memory://", options=options, source=source)
-
-
-def secret_fields(model: BaseModel) -> Iterator[tuple[str, FieldInfo]]:
-    """The fields of a model that hold secrets."""
-    for name, info in type(model).model_fields.items():
-        if info.annotation is SecretStr or info.annotation == (SecretStr | None):
-            yield name, info
