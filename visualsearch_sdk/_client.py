@@ -8,6 +8,7 @@ backend the engine, are created on first use). They differ only in how they wait
 from __future__ import annotations
 
 import abc
+import functools
 import os
 import threading
 import time
@@ -92,7 +93,8 @@ class _ClientBase(abc.ABC):
             retry: a whole ``RetryPolicy`` (overrides ``max_retries``).
             http_client / transport / proxy: how requests travel; an injected client is used as it is and
                 never closed by this one.
-            max_qps: pace requests client-side (a token bucket shared by threads and tasks).
+            max_qps: pace requests client-side (a token bucket shared by threads and tasks); default: the
+                adapter's ``default_max_qps`` (a vendor sold by QPS declares it from its options).
             on_request / on_response: hooks called for every attempt (metrics, tracing); they must not raise.
             environ: the environment mapping to read ``VISUALSEARCH_*`` from (default ``os.environ``).
         """
@@ -121,7 +123,8 @@ class _ClientBase(abc.ABC):
         self._user_http = http_client
         self._transport = transport
         self._proxy = proxy
-        self._bucket = TokenBucket(max_qps) if max_qps is not None else None
+        qps = max_qps if max_qps is not None else self.adapter.default_max_qps
+        self._bucket = TokenBucket(qps) if qps is not None else None
         self._on_request, self._on_response = on_request, on_response
         in_process = getattr(self.adapter, "in_process_handler", None)
         self._handler = in_process() if callable(in_process) and not (http_client or transport) else None
@@ -341,16 +344,22 @@ class VisualSearch(_ClientBase):
         self._run(self._pipeline.verify())
 
     def index(
-        self, records: Iterable[ImageRecord | Mapping[str, Any]], *, upsert: bool = False
+        self,
+        records: Iterable[ImageRecord | Mapping[str, Any]],
+        *,
+        upsert: bool = False,
+        drop_metadata: bool = False,
     ) -> IndexReport:
         """Index records (in the provider's batch size); every record is reported once, succeeded or failed.
 
-        An id that exists already fails with ``ConflictError`` unless ``upsert=True`` replaces it.
+        An id that exists already fails with ``ConflictError`` unless ``upsert=True`` replaces it. On a
+        provider that stores no metadata, a record with metadata fails unless ``drop_metadata=True``.
         """
         checked = self._index_input(records)
+        flow = functools.partial(self._pipeline.index_batch, upsert=upsert, drop_metadata=drop_metadata)
         report = IndexReport()
         for batch in self._pipeline.batches(checked):
-            report = report.merge(self._run(self._pipeline.index_batch(batch, upsert=upsert)))
+            report = report.merge(self._run(flow(batch)))
         return report
 
     def index_many(
@@ -360,10 +369,12 @@ class VisualSearch(_ClientBase):
         concurrency: int = 8,
         batch_size: int | None = None,
         upsert: bool = False,
+        drop_metadata: bool = False,
         progress: Progress | None = None,
     ) -> IndexReport:
         """Index a stream of records with bounded memory, ``concurrency`` batches at a time (threads)."""
         run = self._bulk_run(records, batch_size, progress)
+        flow = functools.partial(self._pipeline.index_batch, upsert=upsert, drop_metadata=drop_metadata)
         workers = max(1, concurrency)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="visualsearch-index") as pool:
             pending: dict[Future[IndexReport], list[ImageRecord]] = {}
@@ -377,7 +388,7 @@ class VisualSearch(_ClientBase):
                         run.crashed(batch, exc)
 
             for batch in run.batches():
-                pending[pool.submit(self._run, self._pipeline.index_batch(batch, upsert=upsert))] = batch
+                pending[pool.submit(self._run, flow(batch))] = batch
                 if len(pending) >= workers * 2:
                     settle(wait(pending, return_when=FIRST_COMPLETED).done)
             settle(wait(pending).done)
@@ -546,13 +557,18 @@ class AsyncVisualSearch(_ClientBase):
         await self._run(self._pipeline.verify())
 
     async def index(
-        self, records: Iterable[ImageRecord | Mapping[str, Any]], *, upsert: bool = False
+        self,
+        records: Iterable[ImageRecord | Mapping[str, Any]],
+        *,
+        upsert: bool = False,
+        drop_metadata: bool = False,
     ) -> IndexReport:
         """Index records in the provider's batch size; every record is reported once, succeeded or failed."""
         checked = self._index_input(records)
+        flow = functools.partial(self._pipeline.index_batch, upsert=upsert, drop_metadata=drop_metadata)
         report = IndexReport()
         for batch in self._pipeline.batches(checked):
-            report = report.merge(await self._run(self._pipeline.index_batch(batch, upsert=upsert)))
+            report = report.merge(await self._run(flow(batch)))
         return report
 
     async def index_many(
@@ -562,15 +578,17 @@ class AsyncVisualSearch(_ClientBase):
         concurrency: int = 8,
         batch_size: int | None = None,
         upsert: bool = False,
+        drop_metadata: bool = False,
         progress: Progress | None = None,
     ) -> IndexReport:
         """Index a stream of records with bounded memory, ``concurrency`` batches at a time (tasks)."""
         run = self._bulk_run(records, batch_size, progress)
+        flow = functools.partial(self._pipeline.index_batch, upsert=upsert, drop_metadata=drop_metadata)
         limiter = anyio.Semaphore(max(1, concurrency))
 
         async def one(batch: list[ImageRecord]) -> None:
             try:
-                run.finished(batch, await self._run(self._pipeline.index_batch(batch, upsert=upsert)))
+                run.finished(batch, await self._run(flow(batch)))
             except VisualSearchError as exc:
                 run.crashed(batch, exc)
             finally:

@@ -249,20 +249,28 @@ class Pipeline:
             offset += limit
 
     def prepare_records(
-        self, records: Sequence[ImageRecord]
+        self, records: Sequence[ImageRecord], *, drop_metadata: bool = False
     ) -> tuple[list[PreparedRecord], list[RecordFailure]]:
-        """Preprocess a batch's images; a bad image becomes that record's failure, the rest go on."""
+        """Preprocess a batch's images; a bad image becomes that record's failure, the rest go on.
+
+        On a provider without ``METADATA``, a record with metadata fails, unless ``drop_metadata`` (the
+        user's explicit choice) drops it.
+        """
         ready: list[PreparedRecord] = []
         failed: list[RecordFailure] = []
         caps = self.adapter.capabilities
         for record in records:
             try:
                 if Capability.METADATA not in caps and record.metadata:
-                    raise UnsupportedCapabilityError(
-                        f"{self.provider} stores no metadata; record {record.id!r} has some",
-                        provider=self.provider,
-                        capability=Capability.METADATA.value,
-                    )
+                    if drop_metadata:
+                        record = record.model_copy(update={"metadata": {}})
+                    else:
+                        raise UnsupportedCapabilityError(
+                            f"{self.provider} stores no metadata; record {record.id!r} has some "
+                            "(pass drop_metadata=True to index it without)",
+                            provider=self.provider,
+                            capability=Capability.METADATA.value,
+                        )
                 if record.image is not None and Capability.INDEX_FROM_BYTES in caps:
                     prepared = prepare_image(record.image, preset=self.preset, limits=self.adapter.limits)
                     ready.append(PreparedRecord(record.id, prepared, record.url, record.metadata))
@@ -283,14 +291,16 @@ class Pipeline:
                 failed.append(RecordFailure(id=record.id, error=exc, reason=_reason(exc)))
         return ready, failed
 
-    def index_batch(self, records: Sequence[ImageRecord], *, upsert: bool) -> Flow[IndexReport]:
+    def index_batch(
+        self, records: Sequence[ImageRecord], *, upsert: bool, drop_metadata: bool = False
+    ) -> Flow[IndexReport]:
         """Index one batch (at most ``adapter.batch_size`` records); every record ends in the report once.
 
         With ``upsert`` on a provider whose insert refuses existing ids (no ``UPSERT`` capability), records
         refused as existing are deleted and inserted again. That replacement is not atomic: if the second
         insert fails, the record is reported failed and is no longer in the index.
         """
-        ready, failed = yield Compute(lambda: self.prepare_records(records))
+        ready, failed = yield Compute(lambda: self.prepare_records(records, drop_metadata=drop_metadata))
         native = upsert and Capability.UPSERT in self.adapter.capabilities
         outcome = yield from self._insert(ready, upsert=native)
         if upsert and not native:

@@ -29,6 +29,9 @@ class Provider(str, enum.Enum):
 
     LOCAL = "local"
     XIMILAR = "ximilar"
+    VISEARCH = "visearch"
+    VISUALSNOOP = "visualsnoop"
+    ALIBABA = "alibaba"
 
     def __str__(self) -> str:
         return self.value
@@ -38,6 +41,9 @@ _BUILTIN: dict[str, tuple[str, str | None]] = {
     # provider name -> ("module:Class", the extra to install when its import fails)
     "local": ("visualsearch_sdk.providers.local:LocalAdapter", None),
     "ximilar": ("visualsearch_sdk.providers.ximilar:XimilarAdapter", None),
+    "visearch": ("visualsearch_sdk.providers.visearch:ViSearchAdapter", None),
+    "visualsnoop": ("visualsearch_sdk.providers.visualsnoop:VisualSnoopAdapter", None),
+    "alibaba": ("visualsearch_sdk.providers.alibaba:AlibabaAdapter", None),
 }
 _ALIASES = {"memory": "local"}
 _table: dict[str, tuple[str, str | None]] = dict(_BUILTIN)

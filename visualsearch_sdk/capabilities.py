@@ -44,6 +44,10 @@ class Capability(str, enum.Enum):
     """Iterate over every record."""
     MIN_SCORE = "min_score"
     """Drop hits below a score on the provider side."""
+    INDEX_ASYNC = "index_async"
+    """Indexing finishes after the call returns: reports carry transaction ids that can be waited for."""
+    MULTI_OBJECT = "multi_object"
+    """Detect the objects in a query image and search for each (``search_objects``)."""
 
     def __str__(self) -> str:
         return self.value

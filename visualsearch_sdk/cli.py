@@ -8,6 +8,7 @@ prints machine-readable output for scripts.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import math
@@ -20,8 +21,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +33,9 @@ from visualsearch_sdk._client import VisualSearch
 from visualsearch_sdk._exceptions import ConflictError, VisualSearchError
 from visualsearch_sdk.capabilities import Capability
 from visualsearch_sdk.models import ImageRecord, IndexReport, MetadataValue, SearchResult
+
+if TYPE_CHECKING:
+    from visualsearch_sdk.testing.fakes._base import FakeVendor
 
 __all__ = ["app", "main"]
 
@@ -396,10 +399,18 @@ def info(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
         out.print("capabilities: " + ", ".join(caps))
 
 
-FACES = {
-    "local": "the local engine's own API",
-    "ximilar": "a fake of Ximilar's similarity API v2 (visualsearch_sdk.testing.fakes.FakeXimilar)",
+_FAKES = "visualsearch_sdk.testing.fakes"
+FACES: dict[str, tuple[str, str | None]] = {
+    # face -> (what it speaks, the fake class serving it; None for the local engine's own API)
+    "local": ("the local engine's own API", None),
+    "ximilar": ("a fake of Ximilar's similarity API v2", f"{_FAKES}.ximilar:FakeXimilar"),
 }
+
+
+def _fake_class(target: str) -> type[FakeVendor]:
+    module, _, name = target.partition(":")
+    cls: type[FakeVendor] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 @app.command()
@@ -410,7 +421,8 @@ def serve(
     token: Annotated[
         str | None,
         typer.Option(
-            help="Require this token (bearer for local; the API token for ximilar).",
+            help="Require this credential: a bearer token for local, the vendor's own form for a fake "
+            "(ximilar: the API token).",
             envvar="VISUALSEARCH_SERVE_TOKEN",
         ),
     ] = None,
@@ -418,20 +430,20 @@ def serve(
 ) -> None:
     """Serve the local engine on 127.0.0.1; the first line printed is the provider URL to use.
 
-    ``--face ximilar`` serves the engine behind a fake of Ximilar's API instead; the URL printed then carries
-    the token and collection id the fake accepts and ``base_url=http://127.0.0.1:PORT``.
+    ``--face NAME`` serves the engine behind a fake of that vendor's API instead; the URL printed then carries
+    the credentials the fake accepts and ``base_url=http://127.0.0.1:PORT``.
     """
     from visualsearch_sdk._serve import LoopbackServer
     from visualsearch_sdk.local.app import LocalApp
-    from visualsearch_sdk.testing.fakes import FakeXimilar
 
     if face not in FACES:
         raise typer.BadParameter(f"unknown face {face!r}; available: {', '.join(FACES)}")
-    handler: LocalApp | FakeXimilar
-    if face == "ximilar":
+    description, target = FACES[face]
+    handler: LocalApp | FakeVendor
+    if target is not None:
         if multi_view:
             raise typer.BadParameter("--multi-view applies to --face local only")
-        handler = FakeXimilar(path=path) if token is None else FakeXimilar(token=token, path=path)
+        handler = _fake_class(target).for_serving(path=path, token=token)
     else:
         handler = LocalApp(str(path) if path else None, multi_view=multi_view, token=token)
     try:
@@ -446,18 +458,17 @@ def serve(
             f"[bold red]error:[/] cannot listen on 127.0.0.1:{port}: {escape(str(exc.strerror or exc))}"
         )
         raise typer.Exit(code=2) from exc
-    if isinstance(handler, FakeXimilar):  # the fake's credentials, its service, and where it listens
-        creds = f"{quote(handler.token, safe='')}@/{quote(handler.collection_id, safe='')}"
-        url = f"ximilar://{creds}?service={handler.service}&base_url=http://127.0.0.1:{server.port}"
-    else:
+    if isinstance(handler, LocalApp):
         auth = f":{token}@" if token else ""
         url = f"local://{auth}127.0.0.1:{server.port}"
+    else:  # the fake's credentials, and where it listens
+        url = handler.client_url(base_url=f"http://127.0.0.1:{server.port}")
     # SIGTERM (kill, docker stop, Popen.terminate) stops as cleanly as Ctrl-C: socket and index are closed.
     previous = _on_sigterm(_interrupt)
     try:
         print(url, flush=True)
         where = "in memory" if path is None else escape(str(path))
-        err.print(f"serving {FACES[face]} ({where}); Ctrl-C stops")
+        err.print(f"serving {description} ({where}); Ctrl-C stops")
         server.serve_forever()
     except KeyboardInterrupt:
         pass

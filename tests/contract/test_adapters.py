@@ -1,7 +1,8 @@
 """The contract suite: every provider, through the real pipeline, against the same expectations.
 
-Each provider joins with a case in ``PROVIDERS`` (a URL factory and any server it needs). Tests skip by
-capability, never by provider name. Every test runs on the sync client and on the async one (``flavour``).
+Each provider joins with a module in ``tests/contract/cases/`` (URL factories and any server they need).
+Tests skip by capability, never by provider name. Every test runs on the sync client and on the async one
+(``flavour``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from tests.conftest import jpeg, solid
+from tests.contract.cases import PROVIDERS, Case
 from visualsearch_sdk import (
     Capability,
     ConflictError,
@@ -27,49 +29,7 @@ from visualsearch_sdk import (
     UnsupportedCapabilityError,
 )
 from visualsearch_sdk._samples import Sample
-from visualsearch_sdk._serve import LoopbackServer
 from visualsearch_sdk.filters import evaluate, parse_filter
-from visualsearch_sdk.local.app import LocalApp
-from visualsearch_sdk.testing.fakes import FakeXimilar
-
-Case = tuple[str, dict[str, Any]]  # a provider URL and the client keyword arguments it needs
-
-
-def _memory(tmp_path: Path) -> Iterator[Case]:
-    yield "memory://", {}
-
-
-def _persistent(tmp_path: Path) -> Iterator[Case]:
-    yield f"local://{(tmp_path / 'index').as_posix()}", {}
-
-
-def _served(tmp_path: Path) -> Iterator[Case]:
-    app = LocalApp(None, token="contract-token")
-    with LoopbackServer(app) as server:
-        yield f"local://:contract-token@127.0.0.1:{server.port}", {}
-    app.close()
-
-
-def _ximilar(tmp_path: Path) -> Iterator[Case]:
-    fake = FakeXimilar(token="contract-ximilar-token", collection_id="contract")
-    yield fake.client_url(), {"transport": fake.mount()}
-    fake.close()
-
-
-def _ximilar_served(tmp_path: Path) -> Iterator[Case]:
-    fake = FakeXimilar(token="contract-ximilar-token", collection_id="contract")
-    with LoopbackServer(fake) as server:
-        yield f"{fake.client_url()}&base_url={server.url}", {}
-    fake.close()
-
-
-PROVIDERS: dict[str, Callable[[Path], Iterator[Case]]] = {
-    "local-memory": _memory,
-    "local-path": _persistent,
-    "local-served": _served,
-    "ximilar-fake": _ximilar,
-    "ximilar-fake-socket": _ximilar_served,
-}
 
 
 @pytest.fixture(params=sorted(PROVIDERS))

@@ -99,7 +99,7 @@ def test_ximilar_face_refuses_a_wrong_token() -> None:
     )
     try:
         line = _first_line(process)
-        assert line.startswith("ximilar://s3cret@/")
+        assert line.startswith("ximilar://s3cret@api.ximilar.com/") and "base_url=http://127.0.0.1:" in line
         with VisualSearch.from_url(line.replace("s3cret", "wrong")) as vs, pytest.raises(AuthenticationError):
             vs.count()
         with VisualSearch.from_url(line) as vs:

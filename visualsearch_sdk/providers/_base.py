@@ -84,6 +84,8 @@ class Adapter:
     """Operations safe to retry after the request may have reached the provider."""
 
     base_url: httpx.URL
+    default_max_qps: float | None = None
+    """The client-side request pace used when the user passes no ``max_qps`` (a vendor sold by QPS)."""
 
     @classmethod
     def from_url(

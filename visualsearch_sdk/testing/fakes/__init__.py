@@ -7,7 +7,8 @@ of :class:`FaultInjector` (``fail_next``, ``drop_next``, ``timeout_next``, ``del
 
 from __future__ import annotations
 
+from visualsearch_sdk.testing.fakes._base import FakeVendor
 from visualsearch_sdk.testing.fakes._faults import DroppedConnection, FaultInjector, SimulatedTimeout
 from visualsearch_sdk.testing.fakes.ximilar import FakeXimilar
 
-__all__ = ["DroppedConnection", "FakeXimilar", "FaultInjector", "SimulatedTimeout"]
+__all__ = ["DroppedConnection", "FakeVendor", "FakeXimilar", "FaultInjector", "SimulatedTimeout"]

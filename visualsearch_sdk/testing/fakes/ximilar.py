@@ -44,10 +44,11 @@ from PIL import Image
 from visualsearch_sdk._exceptions import ImageError, InvalidFilterError
 from visualsearch_sdk.filters import Filter, evaluate, parse_filter
 from visualsearch_sdk.local import features
-from visualsearch_sdk.local.app import FEATURE_SIDE, LocalTransport
-from visualsearch_sdk.local.engine import Engine, LazyEngine, NewRecord
+from visualsearch_sdk.local.app import FEATURE_SIDE
+from visualsearch_sdk.local.engine import NewRecord
 from visualsearch_sdk.preprocess import load_upright
-from visualsearch_sdk.testing.fakes._faults import FaultInjector, _reason
+from visualsearch_sdk.testing.fakes._base import FakeVendor, with_base_url
+from visualsearch_sdk.testing.fakes._faults import _reason
 
 __all__ = ["MAX_INSERT", "SERVICE_PREFIXES", "FakeXimilar", "XimilarService"]
 
@@ -103,7 +104,7 @@ class _Unloadable(Exception):
 Route = Callable[[httpx.Request, dict[str, Any]], dict[str, Any]]
 
 
-class FakeXimilar(FaultInjector):
+class FakeXimilar(FakeVendor):
     """Ximilar's similarity API v2 as a handler ``httpx.Request -> httpx.Response`` with its own index.
 
     Args:
@@ -128,7 +129,7 @@ class FakeXimilar(FaultInjector):
         url_resolver: Callable[[str], bytes] | None = None,
         mirror_status: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(path=path)
         kind = service.removesuffix("-new")
         if kind not in SERVICE_PREFIXES or (kind != service and len(SERVICE_PREFIXES[kind]) < 2):
             raise ValueError(
@@ -138,7 +139,6 @@ class FakeXimilar(FaultInjector):
         self.url_resolver = url_resolver
         self.mirror_status = mirror_status
         self.user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fake-ximilar:{token}"))
-        self._lazy = LazyEngine(path)
         self._random = random.Random()
         self._prefixes = tuple(f"/{p}/" for p in SERVICE_PREFIXES[kind])  # both prefixes of the type
         self._routes: dict[str, tuple[frozenset[str], Route]] = {  # VENDORS §2.4 (HTTP methods per §2.3)
@@ -159,23 +159,18 @@ class FakeXimilar(FaultInjector):
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
-    @property
-    def engine(self) -> Engine:
-        """The index, opened on first use (constructors never do I/O)."""
-        return self._lazy.get()
+    face = "ximilar"
 
-    def close(self) -> None:
-        """Close the index if it was opened (an in-memory index is then gone)."""
-        self._lazy.close()
+    @classmethod
+    def for_serving(cls, *, path: Path | None, token: str | None) -> FakeXimilar:
+        """``visualsearch serve --face ximilar``: ``--token`` is the API token the fake requires."""
+        return cls(path=path) if token is None else cls(token=token, path=path)
 
-    def client_url(self) -> str:
+    def client_url(self, base_url: str | None = None) -> str:
         """The provider URL our SDK takes for this fake: ``ximilar://<token>@api.ximilar.com/<collection>``."""
         token, collection = quote(self.token, safe=""), quote(self.collection_id, safe="")
-        return f"ximilar://{token}@api.ximilar.com/{collection}?service={self.service}"
-
-    def mount(self) -> LocalTransport:
-        """A transport serving this fake in-process; closing it leaves the fake's index open."""
-        return LocalTransport(self, close_handler=False)
+        url = f"ximilar://{token}@api.ximilar.com/{collection}?service={self.service}"
+        return with_base_url(url, base_url)
 
     # -- dispatch -------------------------------------------------------------------------------------
 
