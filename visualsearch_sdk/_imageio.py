@@ -136,6 +136,11 @@ def open_source(source: ImageSource) -> Source:
     """Open ``source`` lazily (header only) and read its EXIF orientation; raise ImageError if unreadable."""
     if isinstance(source, Image.Image):
         return Source(image=source, data=None, owned=False, orientation=orientation_of(source))
+    return open_bytes(*read_source(source))
+
+
+def read_source(source: ImageSource) -> tuple[bytes, str]:
+    """The encoded bytes of a path, bytes or binary file object, and how to name it in errors."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         try:
@@ -145,17 +150,20 @@ def open_source(source: ImageSource) -> Source:
             raise ImageError(f"image file {path!r} is missing (no such file)", reason="unreadable") from exc
         except OSError as exc:
             raise ImageError(f"image file {path!r} cannot be read: {exc}", reason="unreadable") from exc
-        what = f"image file {path!r}"
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        data, what = bytes(source), "image data"
-    else:
-        read = getattr(source, "read", None)
-        if not callable(read):
-            raise TypeError(f"cannot read an image from {type(source).__name__}")
-        raw = read()
-        if not isinstance(raw, (bytes, bytearray)):
-            raise TypeError("image file objects must be opened in binary mode")
-        data, what = bytes(raw), "image stream"
+        return data, f"image file {path!r}"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "image data"
+    read = getattr(source, "read", None)
+    if not callable(read):
+        raise TypeError(f"cannot read an image from {type(source).__name__}")
+    raw = read()
+    if not isinstance(raw, (bytes, bytearray)):
+        raise TypeError("image file objects must be opened in binary mode")
+    return bytes(raw), "image stream"
+
+
+def open_bytes(data: bytes, what: str) -> Source:
+    """Open encoded bytes lazily (header only); ``what`` names them in errors."""
     if not data:
         raise ImageError(f"{what} is empty", reason="unreadable")
     with decode_errors(what):
@@ -212,7 +220,7 @@ def prepare_mode(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if mode == "RGB" else "LA")
     if mode == "1":
         return image.convert("L")
-    if mode.startswith("I;16") and mode != "I;16":
+    if mode.startswith("I;16"):  # Pillow cannot reduce() 16-bit modes: widen to 32-bit, values unchanged
         return image.convert("I")
     if mode not in _RESAMPLE_MODES:
         try:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias, TypedDict
 
 from PIL import Image
 
-from . import _imageio
+from . import _imageio, _jpeg
 from ._exceptions import ImageError
 from ._imageio import TRANSPOSE, Source
 
@@ -56,6 +56,9 @@ PRESETS: Final[Mapping[str, tuple[int, int, int]]] = MappingProxyType(
 """Named presets: ``(max_w, max_h, jpeg_quality)``."""
 
 _PASS_THROUGH_QUALITY: Final = 95
+_AS_IS_BYTES_PER_PIXEL: Final = 0.6
+"""A JPEG within the preset's size is sent as is up to this weight (about quality 90 for photos)."""
+_AS_IS_HEADER_BYTES: Final = 4096
 _QUALITY_LADDER: Final = (85, 75, 65, 55, 45, 35)
 _DOWNSCALE_STEP: Final = 0.8
 _MIN_DOWNSCALED_SIDE: Final = 16
@@ -174,7 +177,17 @@ def prepare_image(
     lim = limits or ImageLimits()
     spec = _resolve_preset(preset)
     wanted = parse_box(box) if box is not None else None
-    src = _open_checked(source, lim)
+    if isinstance(source, Image.Image):
+        src = _checked(_imageio.open_source(source), lim)
+    else:
+        data, what = _imageio.read_source(source)
+        if spec is not None and not (crop and wanted is not None):
+            fitting = _as_is(data, spec, lim)
+            if fitting is not None:
+                size = (fitting.width, fitting.height)
+                out_box = _round_box(_clamp_box(wanted, size), size) if wanted is not None else None
+                return PreparedImage(fitting.stripped, "JPEG", size, size, out_box)
+        src = _checked(_imageio.open_bytes(data, what), lim)
     upright = src.upright_size
     clamped = _clamp_box(wanted, upright) if wanted is not None else None
     if spec is None and _can_pass_through(src, lim, has_box=clamped is not None, crop=crop):
@@ -240,7 +253,7 @@ def load_upright(
         ImageError: as :func:`prepare_image` does.
     """
     lim = limits or ImageLimits()
-    src = _open_checked(source, lim)
+    src = _checked(_imageio.open_source(source), lim)
     w, h = src.upright_size
     factor = 1.0 if max_side is None else min(1.0, max_side / w, max_side / h)
     region = (0, 0, w, h)
@@ -275,9 +288,8 @@ def _resolve_preset(preset: Preset) -> tuple[int, int, int] | None:
     return int(max_w), int(max_h), int(quality)
 
 
-def _open_checked(source: ImageSource, lim: ImageLimits) -> Source:
-    """Open from the header only, then check the pixel budget and minimum side before any decoding."""
-    src = _imageio.open_source(source)
+def _checked(src: Source, lim: ImageLimits) -> Source:
+    """Check an image opened from its header only: the pixel budget and minimum side, before any decoding."""
     w, h = src.image.size
     if w * h > lim.max_pixels:
         raise ImageError(
@@ -323,6 +335,33 @@ def _can_pass_through(src: Source, lim: ImageLimits, *, has_box: bool, crop: boo
     if lim.max_bytes is not None and len(src.data) > lim.max_bytes:
         return False
     return lim.max_side is None or max(src.upright_size) <= lim.max_side
+
+
+def _as_is(data: bytes, spec: tuple[int, int, int], lim: ImageLimits) -> _jpeg.JpegInfo | None:
+    """The JPEG's header, with its metadata stripped, when re-encoding it would gain nothing; else None.
+
+    That is: a complete, upright, 8-bit RGB or greyscale JPEG within the preset's and the provider's sides and
+    pixel budget, no heavier than about a quality-90 encode (``_AS_IS_BYTES_PER_PIXEL``), and within
+    ``max_bytes``. Its EXIF, XMP, IPTC and comments are dropped byte-wise (no generation loss); the JFIF, ICC
+    and Adobe segments stay. Its structure and end-of-image marker are checked (a truncated download takes the
+    general path, which refuses it as ``truncated``); its entropy-coded pixels are not decoded here.
+    """
+    if "JPEG" not in lim.formats:
+        return None
+    info = _jpeg.read_jpeg(data)
+    if info is None or not info.complete or info.orientation != 1 or info.components not in (1, 3):
+        return None
+    w, h = info.width, info.height
+    max_w, max_h, _ = spec
+    if lim.max_side is not None:
+        max_w, max_h = min(max_w, lim.max_side), min(max_h, lim.max_side)
+    if not (lim.min_side <= min(w, h) and w <= max_w and h <= max_h and w * h <= lim.max_pixels):
+        return None
+    if len(data) > _AS_IS_HEADER_BYTES + _AS_IS_BYTES_PER_PIXEL * w * h:
+        return None
+    if lim.max_bytes is not None and len(info.stripped) > lim.max_bytes:
+        return None
+    return info
 
 
 def _decode(src: Source, region: tuple[int, int, int, int], target: tuple[int, int]) -> _Decoded:

@@ -455,3 +455,16 @@ def test_jpeg_draft_picks_the_smallest_sufficient_dct_scale(monkeypatch: pytest.
     assert seen[-1] == (900, 1200)  # the crop is half as wide: only 1/2 scale keeps 512 px across it
     big = prepare_image(data, preset="HIGH")
     assert big.size == (1024, 768) and seen[-1] == (900, 1200)
+
+
+def test_a_tall_16_bit_greyscale_png_is_resized() -> None:
+    """Found by hypothesis: Pillow cannot reduce() an I;16 image, so 16-bit input is widened first."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    ramp = (np.arange(1200, dtype=np.uint16) * 50).reshape(1200, 1)
+    Image.fromarray(ramp).save(buf, "PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode.startswith("I;16")
+    prepared = prepare_image(buf.getvalue(), preset=(300, 200, 80), box=(0, 0, 1, 1))
+    out = Image.open(io.BytesIO(prepared.data))
+    assert out.mode == "RGB" and out.size == prepared.size and prepared.size[1] == 200
