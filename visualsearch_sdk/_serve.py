@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
@@ -62,7 +62,9 @@ def _make_request_handler(handler: Handler) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 raise
-            content = response.read()
+            # The encoded bytes as the handler built them: ``response.content`` would be decoded (gunzipped)
+            # while the content-encoding header still announces the encoding.
+            content = b"".join(response.stream) if isinstance(response.stream, Iterable) else response.read()
             self.send_response(response.status_code)
             for key, value in response.headers.multi_items():
                 if key.lower() not in {"content-length", "transfer-encoding", "connection"}:

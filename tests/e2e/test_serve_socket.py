@@ -220,3 +220,21 @@ def test_serve_on_a_taken_port_is_a_clear_error(served: Served) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert "error:" in done.stderr and str(served.port) in done.stderr
+
+
+def test_an_encoded_answer_reaches_the_client_as_encoded() -> None:
+    """A handler's gzip body goes on the wire as gzip, so the client's decoding matches the header."""
+    import gzip
+
+    import httpx
+
+    from visualsearch_sdk._serve import LoopbackServer
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = gzip.compress(b'{"hello": "world"}')
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, content=body)
+
+    with LoopbackServer(handler) as server, httpx.Client() as client:
+        response = client.get(f"{server.url}/anything")
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.json() == {"hello": "world"}
