@@ -14,22 +14,8 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from visualsearch_sdk.filters import (
-    _ORDER,
-    MISSING,
-    And,
-    Between,
-    Compare,
-    CompareOp,
-    Filter,
-    In,
-    Not,
-    Or,
-    Scalar,
-    _classify,
-    _compare,
-    _norm,
-)
+from visualsearch_sdk._filter_values import _ORDER, MISSING, CompareOp, Scalar, _classify, _compare, _norm
+from visualsearch_sdk.filters import And, Between, Compare, Filter, In, Not, Or
 
 __all__ = ["Column", "evaluate", "evaluate_mask"]
 

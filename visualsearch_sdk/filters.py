@@ -36,16 +36,12 @@ with numpy; they agree exactly.
 from __future__ import annotations
 
 import abc
-import math
-import operator
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Literal, TypeAlias
-
-import numpy as np
+from typing import ClassVar, TypeAlias
 
 from ._exceptions import InvalidFilterError
+from ._filter_values import _ORDER, MISSING, CompareOp, Scalar, _check_field, _compare, _Kind, _norm, _scalar
 
 __all__ = [
     "MISSING",
@@ -69,94 +65,11 @@ __all__ = [
     "walk",
 ]
 
-Scalar: TypeAlias = str | int | float | bool
-"""A filter value: a JSON scalar. Not ``None`` (missing fields never equal anything), nor NaN or infinity."""
-
-CompareOp: TypeAlias = Literal["eq", "ne", "lt", "le", "gt", "ge"]
-"""The comparison operators of :class:`Compare`."""
-
 _SYMBOL: dict[str, str] = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_TO_MONGO: dict[str, str] = {"eq": "$eq", "ne": "$ne", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
-_FROM_MONGO: dict[str, CompareOp] = {
-    "$eq": "eq", "$ne": "ne", "$lt": "lt", "$lte": "le", "$gt": "gt", "$gte": "ge"
-}  # fmt: skip
-_ORDER = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
-_FIELD_OPS = (*_FROM_MONGO, "$in", "$nin", "$not")
 _BOOL_HINT = (
     "a Filter has no truth value: combine filters with & | ~ instead of and/or/not, and parenthesize each "
     "comparison: (F('a') == 1) & (F('b') == 2)"
 )
-
-_Kind = Literal["b", "n", "s"]
-_Norm: TypeAlias = "tuple[_Kind, float | str | bool]"
-
-
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __reduce__(self) -> str:
-        return "MISSING"  # pickle and copy by reference: the sentinel stays a singleton
-
-
-MISSING: object = _Missing()
-"""Sentinel for a row without the field, in :attr:`Column.values` and :meth:`Column.build`."""
-
-
-def _to_float(x: int | float | np.integer | np.floating) -> float:
-    try:
-        return float(x)
-    except OverflowError:  # an int beyond the double range
-        return math.inf if x > 0 else -math.inf
-
-
-def _classify(x: object) -> _Norm | None:
-    """The kind of a value and its comparable form (numbers as floats), or None when it matches nothing."""
-    if isinstance(x, (bool, np.bool_)):
-        return "b", bool(x)
-    if isinstance(x, (int, float, np.integer, np.floating)):
-        return "n", _to_float(x)
-    if isinstance(x, str):
-        return "s", x
-    return None
-
-
-def _norm(v: Scalar) -> _Norm:
-    norm = _classify(v)
-    assert norm is not None  # filter values are validated scalars
-    return norm
-
-
-def _check_field(field: object) -> str:
-    if not isinstance(field, str) or not field or field.startswith("$"):
-        raise InvalidFilterError(
-            f"field name must be a non-empty string not starting with '$', got {field!r}"
-        )
-    return field
-
-
-def _scalar(value: object, where: str) -> Scalar:
-    """Validate one filter value; ``where`` names the part for the message."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None:
-        raise InvalidFilterError(
-            f"{where}: None is not a filter value (a missing field never equals anything; "
-            "!= and $nin already match records without the field)"
-        )
-    if isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, float)):
-        if not math.isfinite(_to_float(value)):
-            raise InvalidFilterError(
-                f"{where}: {value!r} is not a filter value (NaN and infinities are refused)"
-            )
-        return value
-    raise InvalidFilterError(
-        f"{where}: {type(value).__name__} is not a filter value; use str, int, float or bool"
-    )
 
 
 class Filter(abc.ABC):
@@ -412,140 +325,7 @@ FilterLike: TypeAlias = Filter | Mapping[str, object]
 """What search calls accept as ``filter=``: a :class:`Filter` or a MongoDB-style dict."""
 
 
-# --- MongoDB-style dicts ------------------------------------------------------------------------------------
-
-
-def parse_filter(value: FilterLike | None) -> Filter | None:
-    """Turn a Filter (returned as is), a MongoDB-style dict (``{}`` means none) or None into a Filter or None.
-
-    Raises:
-        InvalidFilterError: malformed dict or value; the message names the offending path.
-    """
-    if value is None or isinstance(value, Filter):
-        return value
-    if not isinstance(value, Mapping):
-        raise InvalidFilterError(f"filter must be a Filter, a dict or None, got {type(value).__name__}")
-    return _parse_doc(value, "filter") if value else None
-
-
-@contextmanager
-def _at(path: str) -> Iterator[None]:
-    """Prefix the path to errors raised while building a node."""
-    try:
-        yield
-    except InvalidFilterError as exc:
-        raise InvalidFilterError(f"{path}: {exc.message}") from exc
-
-
-def _parse_doc(doc: object, path: str) -> Filter:
-    if isinstance(doc, Filter):
-        return doc
-    if not isinstance(doc, Mapping) or not doc:
-        raise InvalidFilterError(f"{path}: expected a non-empty condition dict, got {doc!r}")
-    nodes = [_parse_item(key, value, f"{path}[{key!r}]") for key, value in doc.items()]
-    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
-
-
-def _parse_item(key: object, value: object, path: str) -> Filter:
-    if key in ("$and", "$or", "$nor"):
-        if not isinstance(value, (list, tuple)) or not value:
-            raise InvalidFilterError(f"{path}: {key} needs a non-empty list of conditions, got {value!r}")
-        parts = tuple(_parse_doc(v, f"{path}[{i}]") for i, v in enumerate(value))
-        if key == "$and":
-            return And(parts)
-        if key == "$or":
-            return Or(parts)
-        return Not(parts[0] if len(parts) == 1 else Or(parts))
-    if isinstance(key, str) and key.startswith("$"):
-        hint = f"; put it under a field: {{'field': {{{key!r}: ...}}}}" if key in _FIELD_OPS else ""
-        raise InvalidFilterError(
-            f"{path}: unknown operator {key!r} where a field or $and/$or/$nor is expected{hint}"
-        )
-    with _at(path):
-        field = _check_field(key)
-    if isinstance(value, Mapping):
-        return _parse_ops(field, value, path)
-    return Compare(field, "eq", _scalar(value, path))
-
-
-def _values(arg: object, path: str) -> tuple[Scalar, ...]:
-    if not isinstance(arg, (list, tuple)) or not arg:
-        raise InvalidFilterError(f"{path}: needs a non-empty list of values, got {arg!r}")
-    return tuple(_scalar(v, f"{path}[{i}]") for i, v in enumerate(arg))
-
-
-def _parse_ops(field: str, ops: Mapping[object, object], path: str) -> Filter:
-    keys = list(ops)
-    if not keys or not all(isinstance(k, str) and k.startswith("$") for k in keys):
-        raise InvalidFilterError(
-            f"{path}: a dict value must hold only operators ({', '.join(_FIELD_OPS)}); "
-            f"nested documents are not supported, got {dict(ops)!r}"
-        )
-    if set(keys) == {"$gte", "$lte"}:
-        try:
-            return Between(field, _scalar(ops["$gte"], path), _scalar(ops["$lte"], path))
-        except InvalidFilterError:
-            pass  # not a well-formed range (mixed kinds, lo > hi): keep the two comparisons
-    nodes: list[Filter] = []
-    for op, arg in ops.items():
-        where = f"{path}[{op!r}]"
-        if op in _FROM_MONGO:
-            value = _scalar(arg, where)
-            with _at(where):
-                nodes.append(Compare(field, _FROM_MONGO[str(op)], value))
-        elif op in ("$in", "$nin"):
-            node = In(field, _values(arg, where))
-            nodes.append(node if op == "$in" else Not(node))
-        elif op == "$not":
-            if not isinstance(arg, Mapping):
-                raise InvalidFilterError(f"{where}: $not takes an operator dict such as {{'$in': [...]}}")
-            nodes.append(Not(_parse_ops(field, arg, where)))
-        else:
-            raise InvalidFilterError(f"{where}: unknown operator {op!r}; supported: {', '.join(_FIELD_OPS)}")
-    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
-
-
-def _ops(f: Filter) -> tuple[str, dict[str, object]] | None:
-    """The field and operator dict of a single-field node; None for And/Or and negations of them."""
-    if isinstance(f, Compare):
-        return f.field, {_TO_MONGO[f.op]: f.value}
-    if isinstance(f, Between):
-        return f.field, {"$gte": f.lo, "$lte": f.hi}
-    if isinstance(f, In):
-        return f.field, {"$in": list(f.values)}
-    if isinstance(f, Not):
-        if isinstance(f.part, In):
-            return f.part.field, {"$nin": list(f.part.values)}
-        inner = _ops(f.part)
-        if inner is not None:
-            return inner[0], {"$not": inner[1]}
-    return None
-
-
-def to_mongo(f: Filter) -> dict[str, object]:
-    """The canonical MongoDB-style dict of a filter; ``parse_filter(to_mongo(f)) == f``."""
-    if isinstance(f, Compare) and f.op == "eq":
-        return {f.field: f.value}
-    single = _ops(f)
-    if single is not None:
-        return {single[0]: single[1]}
-    if isinstance(f, Or):
-        return {"$or": [to_mongo(p) for p in f.parts]}
-    if isinstance(f, And):
-        docs = [to_mongo(p) for p in f.parts]
-        keys = [next(iter(d)) for d in docs if len(d) == 1]
-        if len(docs) > 1 and len(keys) == len(docs) == len(set(keys)):
-            return {
-                k: d[k] for k, d in zip(keys, docs, strict=True)
-            }  # several top-level keys parse back to this And
-        return {"$and": docs}
-    assert isinstance(f, Not)
-    if isinstance(f.part, Or) and len(f.part.parts) > 1:
-        return {"$nor": [to_mongo(p) for p in f.part.parts]}
-    return {"$nor": [to_mongo(f.part)]}  # a one-element $nor parses back to Not(part)
-
-
-# --- Evaluation ---------------------------------------------------------------------------------------------
+# --- Walking the tree ---------------------------------------------------------------------------------------
 
 
 def walk(f: Filter) -> Iterator[Filter]:
@@ -563,14 +343,7 @@ def fields(f: Filter) -> frozenset[str]:
     return frozenset(n.field for n in walk(f) if isinstance(n, (Compare, Between, In)))
 
 
-def _compare(x: object, op: CompareOp, value: Scalar) -> bool:
-    if op == "ne":
-        return not _compare(x, "eq", value)
-    got, want = _classify(x), _norm(value)
-    if got is None or got[0] != want[0]:
-        return False
-    return got[1] == want[1] if op == "eq" else bool(_ORDER[op](got[1], want[1]))
-
-
-# The evaluators live in their own module (they need the node classes above, defined by now).
+# The evaluators and the dict parser live in their own modules (they need the node classes above, defined by
+# now); Scalar, CompareOp and MISSING come from _filter_values. All are re-exported here.
 from visualsearch_sdk._filter_eval import Column, evaluate, evaluate_mask  # noqa: E402
+from visualsearch_sdk._filter_mongo import parse_filter, to_mongo  # noqa: E402

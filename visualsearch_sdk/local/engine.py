@@ -24,36 +24,24 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from PIL import Image
 
 from visualsearch_sdk._exceptions import ConfigurationError
-from visualsearch_sdk.filters import MISSING, Column, Filter, evaluate_mask
+from visualsearch_sdk.filters import Column
 from visualsearch_sdk.local import features
+from visualsearch_sdk.local._mirror import Vector, _MirrorBasis
+from visualsearch_sdk.local._ranking import Hit, _Ranking
+from visualsearch_sdk.local._sqlite import _SCHEMA, _dumps, _Transaction
 
 __all__ = ["Engine", "Hit", "LazyEngine", "NewRecord", "WriteOutcome"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    id TEXT PRIMARY KEY,
-    metadata TEXT NOT NULL,
-    url TEXT,
-    vectors BLOB NOT NULL,
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL);
-"""
 _CHUNK = 4096  # matrix capacity grows by this many records at a time
 _CHANGELOG_KEEP = 50_000  # change-log rows kept; a process further behind reloads in full
-
-Vector = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -75,16 +63,7 @@ class WriteOutcome:
     message: str = ""
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One ranked record."""
-
-    id: str
-    score: float
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-
-class Engine:
+class Engine(_Ranking):
     """A persistent (``path``) or in-memory (``path=None``) vector index with metadata.
 
     Opening an engine does I/O (SQLite), so clients create it lazily on the first request.
@@ -348,96 +327,6 @@ class Engine:
             "path": None if self.path is None else str(self.path),
         }
 
-    # -- ranking --------------------------------------------------------------------------------------
-
-    def search(
-        self,
-        query: Vector | str,
-        *,
-        limit: int,
-        offset: int = 0,
-        filter: Filter | None = None,
-        min_score: float | None = None,
-    ) -> tuple[list[Hit], int]:
-        """Rank by flip-aware exact cosine to a feature vector ``(DIM,)`` or to a stored record (by id).
-
-        A stored record used as the query is left out of its own results. Raises ``KeyError`` for an
-        unknown id.
-        """
-        with self._lock:
-            self.refresh()
-            exclude = None
-            if isinstance(query, str):
-                row = self._row[query]
-                qs, qa, exclude = self._sym[row, 0], self._anti[row, 0], query
-            else:
-                q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self._dim)  # float32: no upcast
-                split = self._basis.split(q)
-                qs, qa = split[0][0], split[1][0]
-            n = len(self._ids)
-            scores = self._sym[:n].reshape(n * self.views, self._basis.ds) @ qs
-            scores += np.abs(self._anti[:n].reshape(n * self.views, self._basis.da) @ qa)
-            if self.views > 1:
-                scores = scores.reshape(n, self.views).max(axis=1)
-            return self._top(scores, limit, offset, filter, min_score, exclude)
-
-    def search_color(
-        self,
-        rgb: tuple[int, int, int],
-        *,
-        limit: int,
-        offset: int = 0,
-        filter: Filter | None = None,
-        min_score: float | None = None,
-    ) -> tuple[list[Hit], int]:
-        """Rank by colour-histogram similarity to one colour; records without any of it are left out."""
-        with self._lock:
-            self.refresh()
-            n = len(self._ids)
-            scores = features.color_scores(self._sym[:n, 0, self._basis.color], rgb)
-            # A record with none of the colour scores 0: it is no match at all, so it is not returned.
-            floor = max(min_score or 0.0, 1e-6)
-            return self._top(np.asarray(scores, dtype=np.float32), limit, offset, filter, floor, None)
-
-    def _top(
-        self,
-        scores: npt.NDArray[np.float32],
-        limit: int,
-        offset: int,
-        filter: Filter | None,
-        min_score: float | None,
-        exclude: str | None,
-    ) -> tuple[list[Hit], int]:
-        scores = np.clip(scores, 0.0, 1.0)
-        keep = np.ones(scores.shape[0], dtype=bool)
-        if filter is not None:
-            keep &= evaluate_mask(filter, self._column, scores.shape[0])
-        if exclude is not None and exclude in self._row:
-            keep[self._row[exclude]] = False
-        if min_score is not None:
-            keep &= scores >= np.float32(min_score)
-        total = int(keep.sum())
-        want = min(offset + limit, total)
-        if want <= 0:
-            return [], total
-        ranked = np.where(keep, scores, -np.inf)
-        top = (
-            np.argpartition(-ranked, want - 1)[:want]
-            if want < ranked.shape[0]
-            else np.arange(ranked.shape[0])
-        )
-        order = sorted((int(i) for i in top if keep[i]), key=lambda i: (-float(ranked[i]), self._ids[i]))
-        return [
-            Hit(self._ids[i], float(ranked[i]), self._meta[i]) for i in order[offset : offset + limit]
-        ], total
-
-    def _column(self, name: str) -> Column:
-        column = self._columns.get(name)
-        if column is None:
-            column = Column.build([meta.get(name, MISSING) for meta in self._meta])
-            self._columns[name] = column
-        return column
-
 
 class LazyEngine:
     """An engine opened on first use, and closable: what a face (our wire API or a vendor fake) holds.
@@ -467,73 +356,13 @@ class LazyEngine:
                 self._engine = None
 
 
-class _MirrorBasis:
-    """The orthonormal basis of the mirror's eigenvectors (see the module docstring)."""
-
-    _instance: _MirrorBasis | None = None
-
-    def __init__(self) -> None:
-        perm, sign = features.mirror_map()
-        dim = features.DIM
-        sym: list[npt.NDArray[np.float32]] = []
-        anti: list[npt.NDArray[np.float32]] = []
-        half = np.float32(np.sqrt(0.5))
-        for i in range(dim):
-            j, s = int(perm[i]), float(sign[i])
-            unit = np.zeros(dim, dtype=np.float32)
-            if j == i:
-                unit[i] = 1.0
-                (sym if s > 0 else anti).append(unit)
-            elif j > i:
-                other = unit.copy()
-                unit[i], unit[j] = half, half * s
-                other[i], other[j] = half, -half * s
-                sym.append(unit)
-                anti.append(other)
-        self.to_sym = np.stack(sym).T.copy()  # (DIM, ds)
-        self.to_anti = np.stack(anti).T.copy()  # (DIM, da)
-        self.ds, self.da = self.to_sym.shape[1], self.to_anti.shape[1]
-        # The colour part is mirror-invariant and kept in order at the start of the symmetric block.
-        colour = features.COLOR_SLICE
-        if not np.array_equal(self.to_sym[colour, : colour.stop], np.eye(colour.stop, dtype=np.float32)):
-            raise AssertionError("the colour part must map to the leading symmetric coordinates")
-        self.color = slice(0, colour.stop)
-
-    @classmethod
-    def get(cls) -> _MirrorBasis:
-        if cls._instance is None:
-            cls._instance = cls()
-        return cls._instance
-
-    def split(self, vectors: Vector) -> tuple[Vector, Vector]:
-        """Rows ``(k, DIM)`` -> their symmetric ``(k, ds)`` and antisymmetric ``(k, da)`` coordinates."""
-        return vectors @ self.to_sym, vectors @ self.to_anti
-
-
 def _grown(block: Vector, rows: int) -> Vector:
     grown = np.zeros((rows, *block.shape[1:]), dtype=np.float32)
     grown[: block.shape[0]] = block
     return grown
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (one writer at a time across processes)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
 @functools.cache
 def _view_count(multi_view: bool) -> int:
     """How many feature rows ``features.index_views`` stores per record."""
     return int(features.index_views(Image.new("RGB", (32, 32)), multi_view=multi_view).shape[0])
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
