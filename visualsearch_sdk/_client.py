@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import logging
 import os
 import threading
 import time
@@ -24,12 +25,13 @@ import tenacity
 from visualsearch_sdk import __version__
 from visualsearch_sdk._bulk import BulkRun, Progress
 from visualsearch_sdk._config import ClientOptions, parse_provider_url, resolve_environment
-from visualsearch_sdk._core import Flow, Pipeline, Send
+from visualsearch_sdk._core import Flow, Pipeline, Send, Sleep
 from visualsearch_sdk._exceptions import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     ConfigurationError,
+    InvalidQueryError,
     VisualSearchError,
 )
 from visualsearch_sdk._logging import logger, redact_url
@@ -44,6 +46,7 @@ from visualsearch_sdk.models import (
     ImageRecord,
     IndexReport,
     MetadataValue,
+    ObjectSearchResult,
     SearchHit,
     SearchResult,
     StoredRecord,
@@ -56,6 +59,14 @@ __all__ = ["AsyncVisualSearch", "VisualSearch"]
 T = TypeVar("T")
 _C = TypeVar("_C", bound="_ClientBase")
 _UNSET: Any = object()
+WAIT_TIMEOUT = 600.0
+"""Seconds ``index(wait=True)`` and ``wait_for_indexing`` wait for a provider's asynchronous indexing."""
+WAIT_POLL_INTERVAL = 2.0
+"""Seconds between two status requests while waiting for asynchronous indexing."""
+
+
+_MAX_CONNECTIONS = 100
+"""Connections one client may hold open (httpx's default), all of which may stay alive between requests."""
 
 
 class _ClientBase(abc.ABC):
@@ -200,6 +211,11 @@ class _ClientBase(abc.ABC):
             "base_url": self.adapter.base_url,
             "timeout": self.client_options.timeout,
             "follow_redirects": False,
+            # httpx keeps only 20 idle connections by default: index_many(concurrency=32) would reconnect
+            # for every request beyond the 20th. Keep as many alive as may be open.
+            "limits": httpx.Limits(
+                max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS
+            ),
             "headers": {"user-agent": f"visualsearch_sdk/{__version__} python-httpx/{httpx.__version__}"},
             **({"proxy": self._proxy} if self._proxy else {}),
         }
@@ -252,14 +268,15 @@ class _ClientBase(abc.ABC):
     def _finish(self, step: Send, response: httpx.Response, attempt: int, started: float) -> httpx.Response:
         if self._on_response is not None:
             self._on_response(response)
-        logger.debug(
-            "%s %s -> %s (attempt %d, %.1f ms)",
-            step.request.method,
-            redact_url(step.request.url),
-            response.status_code,
-            attempt,
-            (time.perf_counter() - started) * 1000,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # redacting the URL costs more than the rest of this method
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.1f ms)",
+                step.request.method,
+                redact_url(step.request.url),
+                response.status_code,
+                attempt,
+                (time.perf_counter() - started) * 1000,
+            )
         error = self.adapter.error_for(response)
         if error is not None:
             error.attempts = attempt
@@ -281,6 +298,29 @@ class _ClientBase(abc.ABC):
         if isinstance(records, (ImageRecord, Mapping)):
             records = [records]
         return self._pipeline.check_index_input(records)
+
+    def _send_step(self, request: httpx.Request, idempotent: bool) -> Send:
+        """Check a request the caller built for ``send`` (before any I/O) and make it a pipeline step."""
+        if not isinstance(request, httpx.Request):
+            raise InvalidQueryError("send() takes an httpx.Request (e.g. from the adapter's build_* methods)")
+        base = self.adapter.base_url
+        if request.url.is_relative_url:
+            url, extensions = base.join(request.url), request.extensions
+            request = httpx.Request(
+                request.method, url, headers=request.headers, stream=request.stream, extensions=extensions
+            )
+        if (request.url.scheme, request.url.host, request.url.port) != (base.scheme, base.host, base.port):
+            raise InvalidQueryError(
+                f"send() sends only to this client's provider ({base.scheme}://{base.netloc.decode()}), "
+                f"since the request gets its credentials; got {request.url.scheme}://{request.url.host}"
+            )
+        if not isinstance(request.stream, httpx.SyncByteStream):
+            raise InvalidQueryError(
+                "send() needs a body it can send again on a retry: build the request with content=, json=, "
+                "data= or files=, not an async iterator"
+            )
+        request.read()
+        return Send(request, "send", bool(idempotent))
 
 
 class VisualSearch(_ClientBase):
@@ -333,7 +373,12 @@ class VisualSearch(_ClientBase):
                 return stop.value  # type: ignore[no-any-return]
             value, error = None, None
             try:
-                value = self._send(step) if isinstance(step, Send) else step.fn()
+                if isinstance(step, Send):
+                    value = self._send(step)
+                elif isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                else:
+                    value = step.fn()
             except VisualSearchError as exc:
                 error = exc
 
@@ -349,18 +394,35 @@ class VisualSearch(_ClientBase):
         *,
         upsert: bool = False,
         drop_metadata: bool = False,
+        wait: bool = False,
     ) -> IndexReport:
         """Index records (in the provider's batch size); every record is reported once, succeeded or failed.
 
-        An id that exists already fails with ``ConflictError`` unless ``upsert=True`` replaces it. On a
-        provider that stores no metadata, a record with metadata fails unless ``drop_metadata=True``.
+        An id that exists already fails with ``ConflictError`` unless ``upsert=True`` replaces it (a
+        provider without ``Capability.REFUSE_EXISTING`` always replaces). On a provider that stores no
+        metadata, a record with metadata fails unless ``drop_metadata=True``. On a provider that indexes
+        asynchronously (``Capability.INDEX_ASYNC``), ``wait=True`` waits as ``wait_for_indexing`` does.
         """
         checked = self._index_input(records)
         flow = functools.partial(self._pipeline.index_batch, upsert=upsert, drop_metadata=drop_metadata)
         report = IndexReport()
         for batch in self._pipeline.batches(checked):
             report = report.merge(self._run(flow(batch)))
+        if wait:
+            report = self.wait_for_indexing(report)
         return report
+
+    def wait_for_indexing(
+        self, report: IndexReport, *, timeout: float = WAIT_TIMEOUT, poll_interval: float = WAIT_POLL_INTERVAL
+    ) -> IndexReport:
+        """Wait until a provider that indexes asynchronously has processed the records of ``report``.
+
+        The returned report has every record once, succeeded or failed with the provider's per-image error.
+        Without ``Capability.INDEX_ASYNC`` indexing is synchronous and ``report`` is returned unchanged.
+        Raises ``APITimeoutError`` if indexing is still running after ``timeout`` seconds.
+        """
+        flow = self._pipeline.wait_for_indexing(report, timeout=timeout, poll_interval=poll_interval)
+        return self._run(flow)
 
     def index_many(
         self,
@@ -407,8 +469,9 @@ class VisualSearch(_ClientBase):
         filter: FilterLike | None = None,
         fields: Sequence[str] | None = None,
         min_score: float | None = None,
+        upload_id: str | None = None,
     ) -> SearchResult:
-        """Find similar images by exactly one of ``image``, ``url``, ``id`` or ``color``."""
+        """Find similar images by exactly one of ``image``, ``url``, ``id``, ``color`` or ``upload_id``."""
         query = self._pipeline.make_query(
             image=image,
             url=url,
@@ -420,6 +483,7 @@ class VisualSearch(_ClientBase):
             filter=filter,
             fields=fields,
             min_score=min_score,
+            upload_id=upload_id,
         )
         return self._run(self._pipeline.search(query, image))
 
@@ -435,6 +499,7 @@ class VisualSearch(_ClientBase):
         filter: FilterLike | None = None,
         fields: Sequence[str] | None = None,
         min_score: float | None = None,
+        upload_id: str | None = None,
     ) -> Iterator[SearchHit]:
         """Every hit, fetched lazily page by page, up to the provider's paging window."""
         query = self._pipeline.make_query(
@@ -448,6 +513,7 @@ class VisualSearch(_ClientBase):
             filter=filter,
             fields=fields,
             min_score=min_score,
+            upload_id=upload_id,
         )
         prepared = self._pipeline.prepare_query_image(query, image)
         for page in self._pipeline.page_queries(query, page_size):
@@ -455,6 +521,37 @@ class VisualSearch(_ClientBase):
             yield from result.hits
             if self._pipeline.is_last_page(page, result):
                 return
+
+    def search_objects(
+        self,
+        *,
+        image: ImageInput | None = None,
+        url: str | None = None,
+        upload_id: str | None = None,
+        box: Sequence[float] | None = None,
+        detection: str | None = None,
+        limit_per_object: int = 10,
+        filter: FilterLike | None = None,
+        fields: Sequence[str] | None = None,
+        min_score: float | None = None,
+    ) -> ObjectSearchResult:
+        """Detect the objects in a query image and find similar images for each (``MULTI_OBJECT``).
+
+        Each object comes with its type, detection score, box in the original image's pixels, and hits.
+        ``detection`` names the object types to look for (provider-specific; None: all of them).
+        """
+        query = self._pipeline.make_object_query(
+            image=image,
+            url=url,
+            upload_id=upload_id,
+            box=box,
+            detection=detection,
+            limit_per_object=limit_per_object,
+            filter=filter,
+            fields=fields,
+            min_score=min_score,
+        )
+        return self._run(self._pipeline.search_objects(query, image))
 
     def get(self, id: str) -> StoredRecord:
         """One record by id; ``NotFoundError`` if absent."""
@@ -480,6 +577,21 @@ class VisualSearch(_ClientBase):
             yield from records
             if cursor is None:
                 return
+
+    def send(self, request: httpx.Request, *, idempotent: bool = False) -> httpx.Response:
+        """Send a request you built (a vendor-only operation) through this client's machinery.
+
+        The request gets the provider's auth, the client's timeout, rate limit, retries, logging and hooks,
+        and the answer goes through the adapter's error mapping: a vendor error raises as in any other call.
+        A relative URL is resolved against the provider's base URL; an absolute one must have the same origin
+        (the request is sent with credentials). Pass ``idempotent=True`` only when repeating the request is
+        harmless: then it is retried even after it may have arrived; otherwise only failures that certainly
+        came before the provider acted on it (a refused connection, a 429) are retried.
+
+        Returns:
+            The read ``httpx.Response``; parse it with the adapter's matching ``parse_*`` method.
+        """
+        return self._send(self._send_step(request, idempotent))
 
     def close(self) -> None:
         """Close the HTTP client (and the in-process engine); an injected ``http_client`` is left open."""
@@ -545,6 +657,8 @@ class AsyncVisualSearch(_ClientBase):
             try:
                 if isinstance(step, Send):
                     value = await self._send(step)
+                elif isinstance(step, Sleep):
+                    await anyio.sleep(step.seconds)
                 else:
                     value = await anyio.to_thread.run_sync(step.fn)
             except VisualSearchError as exc:
@@ -562,6 +676,7 @@ class AsyncVisualSearch(_ClientBase):
         *,
         upsert: bool = False,
         drop_metadata: bool = False,
+        wait: bool = False,
     ) -> IndexReport:
         """Index records in the provider's batch size; every record is reported once, succeeded or failed."""
         checked = self._index_input(records)
@@ -569,7 +684,16 @@ class AsyncVisualSearch(_ClientBase):
         report = IndexReport()
         for batch in self._pipeline.batches(checked):
             report = report.merge(await self._run(flow(batch)))
+        if wait:
+            report = await self.wait_for_indexing(report)
         return report
+
+    async def wait_for_indexing(
+        self, report: IndexReport, *, timeout: float = WAIT_TIMEOUT, poll_interval: float = WAIT_POLL_INTERVAL
+    ) -> IndexReport:
+        """Wait until a provider that indexes asynchronously has processed the records of ``report``."""
+        flow = self._pipeline.wait_for_indexing(report, timeout=timeout, poll_interval=poll_interval)
+        return await self._run(flow)
 
     async def index_many(
         self,
@@ -613,8 +737,9 @@ class AsyncVisualSearch(_ClientBase):
         filter: FilterLike | None = None,
         fields: Sequence[str] | None = None,
         min_score: float | None = None,
+        upload_id: str | None = None,
     ) -> SearchResult:
-        """Find similar images by exactly one of ``image``, ``url``, ``id`` or ``color``."""
+        """Find similar images by exactly one of ``image``, ``url``, ``id``, ``color`` or ``upload_id``."""
         query = self._pipeline.make_query(
             image=image,
             url=url,
@@ -626,6 +751,7 @@ class AsyncVisualSearch(_ClientBase):
             filter=filter,
             fields=fields,
             min_score=min_score,
+            upload_id=upload_id,
         )
         return await self._run(self._pipeline.search(query, image))
 
@@ -641,6 +767,7 @@ class AsyncVisualSearch(_ClientBase):
         filter: FilterLike | None = None,
         fields: Sequence[str] | None = None,
         min_score: float | None = None,
+        upload_id: str | None = None,
     ) -> AsyncIterator[SearchHit]:
         """Every hit, fetched lazily page by page, up to the provider's paging window."""
         query = self._pipeline.make_query(
@@ -654,6 +781,7 @@ class AsyncVisualSearch(_ClientBase):
             filter=filter,
             fields=fields,
             min_score=min_score,
+            upload_id=upload_id,
         )
         prepared = await anyio.to_thread.run_sync(self._pipeline.prepare_query_image, query, image)
         for page in self._pipeline.page_queries(query, page_size):
@@ -662,6 +790,33 @@ class AsyncVisualSearch(_ClientBase):
                 yield hit
             if self._pipeline.is_last_page(page, result):
                 return
+
+    async def search_objects(
+        self,
+        *,
+        image: ImageInput | None = None,
+        url: str | None = None,
+        upload_id: str | None = None,
+        box: Sequence[float] | None = None,
+        detection: str | None = None,
+        limit_per_object: int = 10,
+        filter: FilterLike | None = None,
+        fields: Sequence[str] | None = None,
+        min_score: float | None = None,
+    ) -> ObjectSearchResult:
+        """Detect the objects in a query image and find similar images for each (``MULTI_OBJECT``)."""
+        query = self._pipeline.make_object_query(
+            image=image,
+            url=url,
+            upload_id=upload_id,
+            box=box,
+            detection=detection,
+            limit_per_object=limit_per_object,
+            filter=filter,
+            fields=fields,
+            min_score=min_score,
+        )
+        return await self._run(self._pipeline.search_objects(query, image))
 
     async def get(self, id: str) -> StoredRecord:
         """One record by id; ``NotFoundError`` if absent."""
@@ -688,6 +843,10 @@ class AsyncVisualSearch(_ClientBase):
                 yield record
             if cursor is None:
                 return
+
+    async def send(self, request: httpx.Request, *, idempotent: bool = False) -> httpx.Response:
+        """Send a request you built (a vendor-only operation) through this client's machinery."""
+        return await self._send(self._send_step(request, idempotent))
 
     async def aclose(self) -> None:
         """Close the HTTP client (and the in-process engine); an injected ``http_client`` is left open."""

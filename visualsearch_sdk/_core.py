@@ -11,6 +11,7 @@ preprocessing, request building, response mapping, paging and bulk bookkeeping â
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -20,10 +21,12 @@ from pydantic import ValidationError
 
 from visualsearch_sdk._exceptions import (
     APIResponseError,
+    APITimeoutError,
     AuthenticationError,
     ConflictError,
     ImageError,
     InvalidQueryError,
+    NearDuplicateError,
     UnsupportedCapabilityError,
     VisualSearchError,
 )
@@ -36,15 +39,17 @@ from visualsearch_sdk.models import (
     ImageRecord,
     IndexReport,
     MetadataValue,
+    ObjectQuery,
+    ObjectSearchResult,
     RecordFailure,
     SearchQuery,
     SearchResult,
     StoredRecord,
 )
 from visualsearch_sdk.preprocess import PreparedImage, Preset, parse_box, prepare_image
-from visualsearch_sdk.providers._base import Adapter, Operation, PreparedRecord
+from visualsearch_sdk.providers._base import Adapter, IndexStatus, Operation, PreparedRecord
 
-__all__ = ["Compute", "Flow", "Pipeline", "Send"]
+__all__ = ["Compute", "Flow", "Pipeline", "Send", "Sleep"]
 
 T = TypeVar("T")
 
@@ -65,7 +70,14 @@ class Compute(Generic[T]):
     fn: Callable[[], T]
 
 
-Step = Send | Compute[Any]
+@dataclass(frozen=True)
+class Sleep:
+    """Wait ``seconds`` (``time.sleep`` in the sync client, ``anyio.sleep`` in the async one)."""
+
+    seconds: float
+
+
+Step = Send | Compute[Any] | Sleep
 Flow = Generator[Step, Any, T]
 
 
@@ -136,16 +148,23 @@ class Pipeline:
         filter: FilterLike | None,
         fields: Sequence[str] | None,
         min_score: float | None,
+        upload_id: str | None = None,
     ) -> SearchQuery:
         """Validate search arguments into a ``SearchQuery`` and check capabilities, before any I/O."""
         given = [
             name
-            for name, value in (("image", image), ("url", url), ("id", id), ("color", color))
+            for name, value in (
+                ("image", image),
+                ("url", url),
+                ("id", id),
+                ("color", color),
+                ("upload_id", upload_id),
+            )
             if value is not None
         ]
         if len(given) != 1:
             raise InvalidQueryError(
-                "pass exactly one of image=, url=, id= or color= "
+                "pass exactly one of image=, url=, id=, color= or upload_id= "
                 f"(got {', '.join(given) if given else 'none'})"
             )
         mode = given[0]
@@ -154,6 +173,7 @@ class Pipeline:
             "url": Capability.SEARCH_BY_URL,
             "id": Capability.SEARCH_BY_ID,
             "color": Capability.SEARCH_BY_COLOR,
+            "upload_id": Capability.SEARCH_BY_UPLOAD_ID,
         }[mode]
         self.require(needed)
         if box is not None:
@@ -190,10 +210,13 @@ class Pipeline:
             _check_http_url(url)
         if id is not None and (not isinstance(id, str) or not id):
             raise InvalidQueryError("id must be a non-empty string")
+        if upload_id is not None and (not isinstance(upload_id, str) or not upload_id):
+            raise InvalidQueryError("upload_id must be a non-empty string (a SearchResult.upload_id)")
         return SearchQuery(
             mode=mode,
             url=url,
             id=id,
+            upload_id=upload_id,
             color=parse_color(color) if color is not None else None,
             box=tuple(box) if box is not None else None,
             limit=limit,
@@ -302,9 +325,10 @@ class Pipeline:
         """
         ready, failed = yield Compute(lambda: self.prepare_records(records, drop_metadata=drop_metadata))
         native = upsert and Capability.UPSERT in self.adapter.capabilities
-        outcome = yield from self._insert(ready, upsert=native)
+        transactions: list[str] = []
+        outcome = yield from self._insert(ready, upsert=native, transactions=transactions)
         if upsert and not native:
-            existing = [r for r in ready if isinstance(outcome[r.id], ConflictError)]
+            existing = [r for r in ready if _is_existing_id(outcome[r.id])]
             if existing:
                 self.require(Capability.INDEX_DELETE)
                 try:
@@ -315,7 +339,8 @@ class Pipeline:
                 except VisualSearchError as exc:
                     outcome.update({r.id: exc for r in existing})
                 else:
-                    outcome.update((yield from self._insert(existing, upsert=False)))
+                    again = yield from self._insert(existing, upsert=False, transactions=transactions)
+                    outcome.update(again)
         failed.extend(
             RecordFailure(id=rid, error=err, reason=_reason(err)) for rid, err in outcome.items() if err
         )
@@ -325,12 +350,16 @@ class Pipeline:
                 sorted((rid for rid, err in outcome.items() if err is None), key=order.__getitem__)
             ),
             failed=tuple(sorted(failed, key=lambda f: order.get(f.id, 0))),
+            transaction_ids=tuple(dict.fromkeys(transactions)),
         )
 
     def _insert(
-        self, ready: Sequence[PreparedRecord], *, upsert: bool
+        self, ready: Sequence[PreparedRecord], *, upsert: bool, transactions: list[str] | None = None
     ) -> Flow[dict[str, VisualSearchError | None]]:
-        """One insert request; each record's error (None on success), a missing report being an error too."""
+        """One insert request; each record's error (None on success), a missing report being an error too.
+
+        An asynchronous provider's transaction ids are appended to ``transactions``.
+        """
         if not ready:
             return {}
         try:
@@ -341,6 +370,8 @@ class Pipeline:
         except VisualSearchError as exc:
             return {r.id: exc for r in ready}
         by_id = {o.id: o.error for o in outcomes}
+        if transactions is not None:
+            transactions.extend(o.transaction_id for o in outcomes if o.transaction_id is not None)
         result: dict[str, VisualSearchError | None] = {}
         for record in ready:
             if record.id in by_id:
@@ -382,6 +413,10 @@ class Pipeline:
             raise InvalidQueryError(
                 "metadata must be a mapping of field names to values (None removes a field)"
             )
+        if self.adapter.update_replaces:  # read, merge here, and send the whole metadata
+            current = yield from self.get(record_id)
+            merged = {**current.metadata, **metadata}
+            metadata = {key: value for key, value in merged.items() if value is not None}
         response = yield self.send(self.adapter.build_update(_check_id(record_id), metadata), "update")
         return self.parse(self.adapter.parse_update, response, record_id)
 
@@ -423,6 +458,119 @@ class Pipeline:
         response = yield self.send(self.adapter.build_verify(), "verify")
         del response
 
+    # -- asynchronous indexing ------------------------------------------------------------------------
+
+    def wait_for_indexing(
+        self, report: IndexReport, *, timeout: float, poll_interval: float
+    ) -> Flow[IndexReport]:
+        """Poll each transaction of ``report`` until the provider has processed it, then read every page of
+        its failures: the returned report has each record once, succeeded or failed with the provider's
+        per-image error. Without ``INDEX_ASYNC`` (indexing is synchronous) the report is returned as it is.
+
+        Raises:
+            APITimeoutError: a transaction was still running after ``timeout`` seconds (wait again later,
+                with the same report).
+        """
+        for name, value in (("timeout", timeout), ("poll_interval", poll_interval)):
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidQueryError(f"{name} must be a non-negative number of seconds")
+        if Capability.INDEX_ASYNC not in self.adapter.capabilities or not report.transaction_ids:
+            return report
+        deadline = time.monotonic() + timeout
+        failures: dict[str, VisualSearchError] = {}
+        for transaction in report.transaction_ids:
+            status: IndexStatus = yield from self._index_status(transaction, 1)
+            while not status.finished:
+                if time.monotonic() + poll_interval > deadline:
+                    raise APITimeoutError(
+                        f"indexing transaction {transaction} was still running after {timeout:g} s; "
+                        "call wait_for_indexing(report) again later",
+                        provider=self.provider,
+                    )
+                yield Sleep(poll_interval)
+                status = yield from self._index_status(transaction, 1)
+            while True:
+                failures.update((o.id, o.error) for o in status.failed if o.error is not None)
+                if status.next_page is None:
+                    break
+                status = yield from self._index_status(transaction, status.next_page)
+        moved = [rid for rid in report.succeeded if rid in failures]
+        if not moved:
+            return report
+        late = tuple(RecordFailure(id=i, error=failures[i], reason=_reason(failures[i])) for i in moved)
+        return report.model_copy(
+            update={
+                "succeeded": tuple(rid for rid in report.succeeded if rid not in failures),
+                "failed": report.failed + late,
+            }
+        )
+
+    def _index_status(self, transaction: str, page: int) -> Flow[IndexStatus]:
+        response = yield self.send(self.adapter.build_index_status(transaction, page), "index_status")
+        return self.parse(self.adapter.parse_index_status, response)
+
+    # -- multi-object search --------------------------------------------------------------------------
+
+    def make_object_query(
+        self,
+        *,
+        image: ImageInput | None,
+        url: str | None,
+        upload_id: str | None,
+        box: Sequence[float] | None,
+        detection: str | None,
+        limit_per_object: int,
+        filter: FilterLike | None,
+        fields: Sequence[str] | None,
+        min_score: float | None,
+    ) -> ObjectQuery:
+        """Validate ``search_objects`` arguments and check capabilities, before any I/O."""
+        self.require(Capability.MULTI_OBJECT)
+        given = [n for n, v in (("image", image), ("url", url), ("upload_id", upload_id)) if v is not None]
+        if len(given) != 1:
+            raise InvalidQueryError(
+                f"pass exactly one of image=, url= or upload_id= (got {', '.join(given) or 'none'})"
+            )
+        base = self.make_query(
+            image=image,
+            url=url,
+            id=None,
+            color=None,
+            box=box,
+            limit=limit_per_object,
+            offset=0,
+            filter=filter,
+            fields=fields,
+            min_score=min_score,
+            upload_id=upload_id,
+        )
+        if detection is not None and (not isinstance(detection, str) or not detection.strip()):
+            raise InvalidQueryError("detection must be a non-empty object type name (or None for all)")
+        return ObjectQuery(
+            mode="image" if image is not None else "url" if url is not None else "upload_id",
+            url=base.url,
+            upload_id=base.upload_id,
+            box=base.box,
+            detection=detection,
+            limit_per_object=base.limit,
+            filter=base.filter,
+            fields=base.fields,
+            min_score=base.min_score,
+        )
+
+    def _prepare_object_image(self, image: ImageInput, box: Sequence[float] | None) -> PreparedImage:
+        server_crop = Capability.SERVER_CROP in self.adapter.capabilities
+        return prepare_image(
+            image, preset=self.preset, box=box, limits=self.adapter.limits, crop=not server_crop
+        )
+
+    def search_objects(self, query: ObjectQuery, image: ImageInput | None) -> Flow[ObjectSearchResult]:
+        prepared: PreparedImage | None = None
+        if image is not None:
+            prepared = yield Compute(lambda: self._prepare_object_image(image, query.box))
+        response = yield self.send(self.adapter.build_search_objects(query, prepared), "search_objects")
+        return self.parse(self.adapter.parse_search_objects, response, query, prepared)
+
 
 class _NotReported(APIResponseError):
     """The provider's answer to a batch said nothing about one of its records."""
@@ -463,3 +611,8 @@ def _reason(exc: VisualSearchError) -> str:
         return reason
     code = getattr(exc, "provider_code", None)
     return f"{type(exc).__name__}: {code}" if code else type(exc).__name__
+
+
+def _is_existing_id(error: VisualSearchError | None) -> bool:
+    """The record was refused because its id exists (what an upsert replaces); a near duplicate is not."""
+    return isinstance(error, ConflictError) and not isinstance(error, NearDuplicateError)

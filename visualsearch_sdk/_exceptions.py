@@ -42,6 +42,7 @@ __all__ = [
     "InvalidFilterError",
     "InvalidQueryError",
     "InvalidRequestError",
+    "NearDuplicateError",
     "NotFoundError",
     "RateLimitError",
     "ServerError",
@@ -208,6 +209,22 @@ class InvalidRequestError(APIStatusError):
 
 class ConflictError(InvalidRequestError):
     """409: the record exists already and the call was not asked to replace it (pass ``upsert=True``)."""
+
+
+class NearDuplicateError(ConflictError):
+    """The provider refused the record because images within its near-duplicate radius are stored already.
+
+    Not an existing id: ``upsert=True`` does not replace anything for it. ``near_duplicates`` names the stored
+    records, closest first, with their ``distances``; ``reason`` (a report's ``RecordFailure.reason``) says
+    ``near duplicate of ...``.
+    """
+
+    near_duplicates: tuple[str, ...] = ()
+    distances: tuple[float, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return "near duplicate of " + ", ".join(self.near_duplicates)
 
 
 class ServerError(APIStatusError):

@@ -48,6 +48,10 @@ class Capability(str, enum.Enum):
     """Indexing finishes after the call returns: reports carry transaction ids that can be waited for."""
     MULTI_OBJECT = "multi_object"
     """Detect the objects in a query image and search for each (``search_objects``)."""
+    SEARCH_BY_UPLOAD_ID = "search_by_upload_id"
+    """Search again by the id the provider gave an earlier upload (``SearchResult.upload_id``)."""
+    REFUSE_EXISTING = "refuse_existing"
+    """Insert without ``upsert=True`` refuses an existing id (``ConflictError``); else insert replaces."""
 
     def __str__(self) -> str:
         return self.value

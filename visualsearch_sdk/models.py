@@ -23,10 +23,13 @@ from visualsearch_sdk.filters import Filter
 __all__ = [
     "Box",
     "DeleteReport",
+    "DetectedObject",
     "ImageInput",
     "ImageRecord",
     "IndexReport",
     "MetadataValue",
+    "ObjectQuery",
+    "ObjectSearchResult",
     "RecordFailure",
     "SearchHit",
     "SearchMode",
@@ -44,7 +47,7 @@ ImageInput = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO 
 Box = tuple[int, int, int, int]
 """``(x1, y1, x2, y2)`` in original upright pixels."""
 
-SearchMode = Literal["image", "url", "id", "color"]
+SearchMode = Literal["image", "url", "id", "color", "upload_id"]
 
 _ID_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 _FIELD_RE = re.compile(r"^[^\x00-\x1f\x7f$][^\x00-\x1f\x7f]{0,127}$")
@@ -129,8 +132,14 @@ class SearchResult(BaseModel):
     provider: str
     request_id: str | None = None
     query_box: Box | None = None
+    regions: tuple[Box, ...] = ()
+    """Subject regions the provider detected in the query image, in original upright pixels (Alibaba's
+    ``PicInfo.MultiRegion``); empty when it reports none."""
     offset: int = 0
     limit: int = 10
+    upload_id: str | None = None
+    """The provider's id for the uploaded query image: ``search(upload_id=...)`` searches it again without
+    uploading it again (``Capability.SEARCH_BY_UPLOAD_ID``); None for providers without it."""
     raw: Any = Field(default=None, repr=False)
 
     def __iter__(self) -> Iterator[SearchHit]:  # type: ignore[override]
@@ -180,6 +189,8 @@ class IndexReport(BaseModel):
     failed: tuple[RecordFailure, ...] = ()
     skipped: tuple[str, ...] = ()
     transaction_ids: tuple[str, ...] = ()
+    """Set by a provider that indexes asynchronously (``Capability.INDEX_ASYNC``): until
+    ``wait_for_indexing`` settles the report, ``succeeded`` means accepted, and an image may still fail."""
     stopped_early: str | None = None
     """Set when the run stopped before the end (an authentication error); names the reason."""
 
@@ -226,9 +237,62 @@ class SearchQuery(BaseModel):
     url: str | None = None
     id: str | None = None
     color: tuple[int, int, int] | None = None
+    upload_id: str | None = None
     box: tuple[float, float, float, float] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 10
     offset: Annotated[int, Field(ge=0)] = 0
     filter: Filter | None = None
     fields: tuple[str, ...] | None = None
     min_score: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+
+
+class ObjectQuery(BaseModel):
+    """A normalised multi-object search: exactly one of image/url/upload_id, plus detection and paging."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    mode: Literal["image", "url", "upload_id"]
+    url: str | None = None
+    upload_id: str | None = None
+    box: tuple[float, float, float, float] | None = None
+    detection: str | None = None
+    """Which object types to detect (provider-specific names); None means the provider's default (all)."""
+    limit_per_object: Annotated[int, Field(ge=1, le=1000)] = 10
+    filter: Filter | None = None
+    fields: tuple[str, ...] | None = None
+    min_score: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+
+
+class DetectedObject(BaseModel):
+    """One object found in the query image, with its own hits."""
+
+    model_config = _OUTPUT
+
+    type: str
+    """The provider's name for the kind of object (e.g. ``"bag"``)."""
+    score: float | None = None
+    """Detection confidence in [0, 1], when the provider gives one."""
+    box: Box | None = None
+    """Where the object is, in the pixels of the original, upright query image."""
+    hits: tuple[SearchHit, ...] = ()
+    total: int | None = None
+
+
+class ObjectSearchResult(BaseModel):
+    """What ``search_objects`` found: one entry per detected object, best detection first."""
+
+    model_config = _OUTPUT
+
+    objects: tuple[DetectedObject, ...]
+    provider: str
+    request_id: str | None = None
+    upload_id: str | None = None
+    """As ``SearchResult.upload_id``: search the same upload again without sending it again."""
+    raw: Any = Field(default=None, repr=False)
+
+    def __iter__(self) -> Iterator[DetectedObject]:  # type: ignore[override]
+        """Iterate over the objects (not the model fields)."""
+        return iter(self.objects)
+
+    def __len__(self) -> int:
+        return len(self.objects)

@@ -64,6 +64,8 @@ REPRODUCED = {
     "random_defaults",
     "allRecords_page",
     "all_records_iter_follows_next",
+    "get_all_ids_unpaged_with_filter",  # build_all_records, for vs.send
+    "ping_is_post",  # build_ping, for vs.send
     "constructor_jwt_prefix",
     "constructor_products_endpoint",
     "constructor_fashion_endpoint",
@@ -81,10 +83,12 @@ DIFFERENT_ON_PURPOSE = {
     "construct_data_kwargs_from_paging",  # by-id pages ask k=offset+limit+1 from 0 (exact paging)
 }
 NOT_COVERED = {
-    "insert_with_request_fields",  # no fields_to_return pass-through on insert
-    "get_all_ids_unpaged_with_filter",  # we always page allRecords (size & page)
-    "ping_is_post",  # verify() uses the authenticated GET getRecordCount, not ping
-    "search_and_rank",  # visualRankRecords is not implemented
+    # fields_to_return on insert only shapes the echoed answer_records, of which parse_index reads the _id
+    # alone: the server's default (["_id"]) is what we need, so we send none.
+    "insert_with_request_fields",
+    # visualRankRecords ranks records given in the request, possibly not in the collection (a _url without
+    # an _id): the answer's hits need not have ids, which SearchHit requires; the fake does not model it.
+    "search_and_rank",
 }
 
 
@@ -111,7 +115,7 @@ def assert_wire(adapter: XimilarAdapter, request: httpx.Request, expected: dict[
     for name in PROTOCOL_HEADERS:
         assert request.headers.get(name) == expected["headers"].get(name), name
     body = json.loads(request.content) if request.content else None
-    assert body == expected["json_body"]
+    assert body == expected.get("json_body")  # None: no body (ping)
 
 
 def answer(body: Any, status: int = 200, request: httpx.Request | None = None) -> httpx.Response:
@@ -238,6 +242,20 @@ def test_vector_all_records_page(vectors: Vectors) -> None:
     records, cursor = adapter.parse_list(answer(v["expected"]["client_return"]))
     assert [r.id for r in records] == ["5", "6"]
     assert cursor == "page=4&size=2"
+
+
+def test_vector_all_records_unpaged_with_filter(vectors: Vectors) -> None:
+    v = vectors["get_all_ids_unpaged_with_filter"]
+    adapter = make()
+    request = adapter.build_all_records(fields=["price"], filter=F("price") >= 200)
+    assert_wire(adapter, request, v["expected"]["requests"][0])
+    records = adapter.parse_records(answer(v["expected"]["client_return"], request=request))
+    assert records == [StoredRecord(id="1", metadata={"price": 300})]
+
+
+def test_vector_ping_is_post(vectors: Vectors) -> None:
+    adapter = make()
+    assert_wire(adapter, adapter.build_ping(), vectors["ping_is_post"]["expected"]["requests"][0])
 
 
 def test_vector_all_records_iter_follows_next(vectors: Vectors) -> None:

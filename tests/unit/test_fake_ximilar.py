@@ -130,7 +130,8 @@ def test_documented_and_new_prefixes_are_served(fake: FakeXimilar, prefix: str) 
 
 def test_unknown_and_absent_endpoints_answer_404_and_wrong_methods_405(client: httpx.Client) -> None:
     assert client.post("visualTagsKNN", json={"query_record": {"_id": "x"}}).status_code == 404
-    assert client.post("nearDupsInsert", json={"records": []}).status_code == 404
+    assert client.post("visualTagsKNNMulti", json={"query_records": [{"_id": "x"}]}).status_code == 404
+    assert client.post("visualRankRecords", json={"query_record": {"_id": "x"}}).status_code == 404
     assert client.post("https://api.ximilar.com/similarity/fashion/v2/visualKNN", json={}).status_code == 404
     assert client.get("insert").status_code == 405
 

@@ -31,6 +31,8 @@ from visualsearch_sdk.capabilities import Capability
 from visualsearch_sdk.models import (
     DeleteReport,
     MetadataValue,
+    ObjectQuery,
+    ObjectSearchResult,
     SearchQuery,
     SearchResult,
     StoredRecord,
@@ -39,13 +41,26 @@ from visualsearch_sdk.preprocess import ImageLimits, PreparedImage, Preset
 
 __all__ = [
     "Adapter",
+    "IndexStatus",
     "Operation",
     "PreparedRecord",
     "RecordOutcome",
     "status_error",
 ]
 
-Operation = Literal["search", "index", "get", "update", "delete", "count", "list", "verify"]
+Operation = Literal[
+    "search",
+    "index",
+    "get",
+    "update",
+    "delete",
+    "count",
+    "list",
+    "verify",
+    "index_status",
+    "search_objects",
+    "send",  # a caller-built request (``VisualSearch.send``): the caller says whether it is idempotent
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,20 @@ class RecordOutcome:
 
     id: str
     error: APIStatusError | None = None
+    transaction_id: str | None = None
+    """Set by an asynchronous provider (``INDEX_ASYNC``): the transaction that will settle this record."""
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """One page of an asynchronous indexing transaction's status, as ``parse_index_status`` reads it."""
+
+    finished: bool
+    """True once the provider has processed every record of the transaction."""
+    failed: Sequence[RecordOutcome] = ()
+    """The records of this page that failed, each with its error (the provider's per-image code)."""
+    next_page: int | None = None
+    """The page of failures to read next; None when this page was the last."""
 
 
 class Adapter:
@@ -82,6 +111,9 @@ class Adapter:
     """``offset + limit`` may not exceed this: the provider's paging window."""
     idempotent: ClassVar[frozenset[Operation]] = frozenset({"search", "get", "count", "list", "verify"})
     """Operations safe to retry after the request may have reached the provider."""
+    update_replaces: ClassVar[bool] = False
+    """The provider's update replaces a record's metadata: the pipeline reads the record first (``get``)
+    and passes ``build_update`` the whole merged metadata, without the fields set to None (not atomic)."""
 
     base_url: httpx.URL
     default_max_qps: float | None = None
@@ -149,6 +181,23 @@ class Adapter:
     def build_verify(self) -> httpx.Request:
         """A cheap authenticated request that proves the credentials work."""
         raise self._lacks(Capability.COUNT)
+
+    def build_index_status(self, transaction_id: str, page: int) -> httpx.Request:
+        """The status of an asynchronous indexing transaction, and its ``page`` (from 1) of failures."""
+        raise self._lacks(Capability.INDEX_ASYNC)
+
+    def parse_index_status(self, response: httpx.Response) -> IndexStatus:
+        raise self._lacks(Capability.INDEX_ASYNC)
+
+    def build_search_objects(self, query: ObjectQuery, image: PreparedImage | None) -> httpx.Request:
+        """Detect the objects of the query image and search for each (boxes in ``image``'s pixels)."""
+        raise self._lacks(Capability.MULTI_OBJECT)
+
+    def parse_search_objects(
+        self, response: httpx.Response, query: ObjectQuery, image: PreparedImage | None
+    ) -> ObjectSearchResult:
+        """The objects, their boxes mapped back to the original image's pixels (``image.to_original``)."""
+        raise self._lacks(Capability.MULTI_OBJECT)
 
     def error_for(self, response: httpx.Response) -> APIStatusError | None:
         """Map an HTTP status (and any error inside a 2xx body) onto the error tree; None when fine."""

@@ -92,6 +92,7 @@ class LocalAdapter(Adapter):
             Capability.INDEX_WRITE,
             Capability.INDEX_FROM_BYTES,
             Capability.UPSERT,
+            Capability.REFUSE_EXISTING,
             Capability.INDEX_UPDATE,
             Capability.INDEX_DELETE,
             Capability.GET,
