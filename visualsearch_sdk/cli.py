@@ -404,6 +404,9 @@ FACES: dict[str, tuple[str, str | None]] = {
     # face -> (what it speaks, the fake class serving it; None for the local engine's own API)
     "local": ("the local engine's own API", None),
     "ximilar": ("a fake of Ximilar's similarity API v2", f"{_FAKES}.ximilar:FakeXimilar"),
+    "visearch": ("a fake of ViSenze's ViSearch API v1", f"{_FAKES}.visearch:FakeViSearch"),
+    "alibaba": ("a fake of Alibaba Cloud Image Search 2020-12-14", f"{_FAKES}.alibaba:FakeAlibaba"),
+    "visualsnoop": ("a fake of VisualSnoop's API v1", f"{_FAKES}.visualsnoop:FakeVisualSnoop"),
 }
 
 

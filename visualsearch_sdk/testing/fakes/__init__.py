@@ -9,6 +9,18 @@ from __future__ import annotations
 
 from visualsearch_sdk.testing.fakes._base import FakeVendor
 from visualsearch_sdk.testing.fakes._faults import DroppedConnection, FaultInjector, SimulatedTimeout
+from visualsearch_sdk.testing.fakes.alibaba import FakeAlibaba
+from visualsearch_sdk.testing.fakes.visearch import FakeViSearch
+from visualsearch_sdk.testing.fakes.visualsnoop import FakeVisualSnoop
 from visualsearch_sdk.testing.fakes.ximilar import FakeXimilar
 
-__all__ = ["DroppedConnection", "FakeVendor", "FakeXimilar", "FaultInjector", "SimulatedTimeout"]
+__all__ = [
+    "DroppedConnection",
+    "FakeAlibaba",
+    "FakeVendor",
+    "FakeViSearch",
+    "FakeVisualSnoop",
+    "FakeXimilar",
+    "FaultInjector",
+    "SimulatedTimeout",
+]
