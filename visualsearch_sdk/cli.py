@@ -399,6 +399,18 @@ def info(url: UrlOpt = None, json_out: JsonOpt = False) -> None:
         out.print("capabilities: " + ", ".join(caps))
 
 
+@app.command()
+def capabilities(json_out: JsonOpt = False) -> None:
+    """What every built-in provider can do, as declared by its adapter (a Markdown table, or JSON)."""
+    from visualsearch_sdk import _matrix
+
+    if json_out:
+        matrix = _matrix.capability_matrix()
+        _print_json({name: sorted(c.value for c in caps) for name, caps in matrix.items()})
+    else:
+        print(_matrix.render_markdown())
+
+
 _FAKES = "visualsearch_sdk.testing.fakes"
 FACES: dict[str, tuple[str, str | None]] = {
     # face -> (what it speaks, the fake class serving it; None for the local engine's own API)
