@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from visualsearch_sdk import AsyncVisualSearch, VisualSearch
-from visualsearch_sdk._client import _ClientBase
+from visualsearch_sdk._client_base import _ClientBase
 
 # Sync name -> async name where they differ by convention.
 RENAMED = {"close": "aclose", "__enter__": "__aenter__", "__exit__": "__aexit__"}
