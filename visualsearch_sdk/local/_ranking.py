@@ -6,6 +6,7 @@ matrix it reads (the derivation of the flip-aware score is in ``local/engine.py`
 
 from __future__ import annotations
 
+import abc
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ class Hit:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-class _Ranking:
+class _Ranking(abc.ABC):
     """Search over the matrix :class:`~visualsearch_sdk.local.engine.Engine` keeps current."""
 
     _lock: threading.RLock
@@ -44,8 +45,9 @@ class _Ranking:
     _dim: int
     views: int
 
-    def refresh(self) -> None:  # pragma: no cover - Engine's
-        raise NotImplementedError
+    @abc.abstractmethod
+    def refresh(self) -> None:
+        """Bring the matrix up to date with other processes' commits (the engine's, from its change log)."""
 
     def search(
         self,

@@ -205,6 +205,24 @@ class Adapter:
             return None
         return status_error(self.provider, response, message=_message_of(response))
 
+    def _object(self, response: httpx.Response) -> dict[str, Any]:
+        """The response's JSON object; anything else (HTML, a list, a bare value) is ``APIResponseError``."""
+        body = json_body(self.provider, response)
+        if not isinstance(body, dict):
+            raise self._shape(response, "expected a JSON object")
+        return body
+
+    def _shape(self, response: httpx.Response, message: str) -> APIResponseError:
+        """An answer that is not what the provider documents: ``APIResponseError`` carrying its body."""
+        return APIResponseError(
+            message,
+            provider=self.provider,
+            method=response.request.method,
+            url=str(response.request.url.copy_with(query=None)),
+            status_code=response.status_code,
+            body=_text(response),
+        )
+
     def _lacks(self, capability: Capability) -> UnsupportedCapabilityError:
         return UnsupportedCapabilityError(
             f"{self.provider} does not support {capability.value}",

@@ -14,7 +14,6 @@ from typing import Any, Literal
 import httpx
 
 from visualsearch_sdk._exceptions import (
-    APIResponseError,
     APIStatusError,
     ConflictError,
     InvalidRequestError,
@@ -25,7 +24,7 @@ from visualsearch_sdk._exceptions import (
 )
 from visualsearch_sdk.filters import Filter
 from visualsearch_sdk.models import SearchHit, StoredRecord
-from visualsearch_sdk.providers._base import Adapter, json_body, status_error
+from visualsearch_sdk.providers._base import Adapter, status_error
 from visualsearch_sdk.providers._ximilar_options import (
     _PREFIXES,
     DEFAULT_BASE_URL,
@@ -197,19 +196,3 @@ class _XimilarBase(Adapter):
                 self.provider, response, message="record not found", status_code=404, cls=NotFoundError
             )
         return records[0]
-
-    def _object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_body(self.provider, response)
-        if not isinstance(body, dict):
-            raise self._shape(response, "expected a JSON object")
-        return body
-
-    def _shape(self, response: httpx.Response, message: str) -> APIResponseError:
-        return APIResponseError(
-            message,
-            provider=self.provider,
-            method=response.request.method,
-            url=str(response.request.url.copy_with(query=None)),
-            status_code=response.status_code,
-            body=response.text[:20_000],
-        )

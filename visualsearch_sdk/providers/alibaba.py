@@ -48,7 +48,6 @@ import httpx
 
 from visualsearch_sdk._config import ClientOptions, ProviderURL, check_base_url
 from visualsearch_sdk._exceptions import (
-    APIResponseError,
     APIStatusError,
     ConfigurationError,
     InvalidQueryError,
@@ -100,7 +99,6 @@ from visualsearch_sdk.providers._base import (
     Operation,
     PreparedRecord,
     RecordOutcome,
-    json_body,
     status_error,
 )
 
@@ -495,22 +493,6 @@ class AlibabaAdapter(Adapter):
         if self.credentials.security_token is not None:  # echoed in SignatureDoesNotMatch's string to sign
             secrets.append(self.credentials.security_token.get_secret_value())
         return alibaba_error(self.provider, response, redact=secrets)
-
-    def _object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_body(self.provider, response)
-        if not isinstance(body, dict):
-            raise self._shape(response, "expected a JSON object")
-        return body
-
-    def _shape(self, response: httpx.Response, message: str) -> APIResponseError:
-        return APIResponseError(
-            message,
-            provider=self.provider,
-            method=response.request.method,
-            url=str(response.request.url.copy_with(query=None)),
-            status_code=response.status_code,
-            body=response.text[:20_000],
-        )
 
 
 def _request_id(raw: Mapping[str, Any], response: httpx.Response) -> str | None:

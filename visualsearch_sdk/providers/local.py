@@ -297,19 +297,6 @@ class LocalAdapter(Adapter):
             )
         return super().error_for(response)
 
-    def _object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_body(self.provider, response)
-        if not isinstance(body, dict):
-            raise APIResponseError(
-                "expected a JSON object",
-                provider=self.provider,
-                method=response.request.method,
-                url=str(response.request.url.copy_with(query=None)),
-                status_code=response.status_code,
-                body=response.text[:20_000],
-            )
-        return body
-
 
 class _BearerAuth(httpx.Auth):
     def __init__(self, token: SecretStr) -> None:

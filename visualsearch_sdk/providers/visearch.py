@@ -39,7 +39,6 @@ import httpx
 
 from visualsearch_sdk._config import ClientOptions, ProviderURL, check_base_url
 from visualsearch_sdk._exceptions import (
-    APIResponseError,
     APIStatusError,
     ConfigurationError,
     InvalidQueryError,
@@ -67,7 +66,6 @@ from visualsearch_sdk.providers._base import (
     Operation,
     PreparedRecord,
     RecordOutcome,
-    json_body,
     status_error,
 )
 from visualsearch_sdk.providers._visearch_errors import code_error
@@ -521,16 +519,3 @@ class ViSearchAdapter(Adapter):
         return httpx.Request(
             "POST", self.base_url.join(path), content=urlencode(form).encode(), headers=headers
         )
-
-    def _object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_body(self.provider, response)
-        if not isinstance(body, dict):
-            raise APIResponseError(
-                "expected a JSON object",
-                provider=self.provider,
-                method=response.request.method,
-                url=str(response.request.url.copy_with(query=None)),
-                status_code=response.status_code,
-                body=response.text[:20_000],
-            )
-        return body

@@ -41,7 +41,6 @@ from pydantic_settings import SettingsConfigDict
 
 from visualsearch_sdk._config import ClientOptions, EnvModel, ProviderURL, check_base_url, is_loopback
 from visualsearch_sdk._exceptions import (
-    APIResponseError,
     APIStatusError,
     ConfigurationError,
     InvalidQueryError,
@@ -55,7 +54,6 @@ from visualsearch_sdk.providers._base import (
     Operation,
     PreparedRecord,
     RecordOutcome,
-    json_body,
     status_error,
 )
 from visualsearch_sdk.providers._visualsnoop_auth import Clock, VisualSnoopHmacAuth
@@ -312,22 +310,6 @@ class VisualSnoopAdapter(Adapter):
             return None  # parse_delete reports the id as not found
         message = _message_of(response) or f"HTTP {status} {response.reason_phrase}".strip()
         return status_error(self.provider, response, message=message, status_code=status)
-
-    def _object(self, response: httpx.Response) -> dict[str, Any]:
-        body = json_body(self.provider, response)
-        if not isinstance(body, dict):
-            raise self._shape(response, "expected a JSON object")
-        return body
-
-    def _shape(self, response: httpx.Response, message: str) -> APIResponseError:
-        return APIResponseError(
-            message,
-            provider=self.provider,
-            method=response.request.method,
-            url=str(response.request.url.copy_with(query=None)),
-            status_code=response.status_code,
-            body=response.text[:20_000],
-        )
 
 
 def id_segment(record_id: str) -> str:
