@@ -124,3 +124,30 @@ def make_client(flavour: str) -> Iterator[Callable[..., Any]]:
         yield make
         for client in opened:
             client.close()
+
+
+def record_waits(
+    monkeypatch: pytest.MonkeyPatch, on_wait: Callable[[float], None] | None = None
+) -> list[float]:
+    """Record every wait the clients ask for (``time.sleep``, ``anyio.sleep``) instead of sleeping."""
+    recorded: list[float] = []
+    real_anyio_sleep = anyio.sleep
+
+    def sync_sleep(seconds: float) -> None:
+        recorded.append(float(seconds))
+        if on_wait is not None:
+            on_wait(float(seconds))
+
+    async def async_sleep(seconds: float) -> None:
+        sync_sleep(seconds)
+        await real_anyio_sleep(0)
+
+    monkeypatch.setattr("time.sleep", sync_sleep)
+    monkeypatch.setattr(anyio, "sleep", async_sleep)
+    return recorded
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every wait the clients asked for (``time.sleep``, ``anyio.sleep``); nothing really sleeps."""
+    return record_waits(monkeypatch)

@@ -14,12 +14,11 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.conftest import AsyncDriver
+from tests.conftest import AsyncDriver, record_waits
 from visualsearch_sdk import ImageRecord
 from visualsearch_sdk._exceptions import (
     AuthenticationError,
@@ -58,20 +57,11 @@ def fake(clock: Clock) -> Iterator[FakeAlibaba]:
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> list[float]:
     """Every wait the clients asked for; nothing really sleeps, the fake's clock moves on instead."""
-    recorded: list[float] = []
-    real_anyio_sleep = anyio.sleep
 
-    def sync_sleep(seconds: float) -> None:
-        recorded.append(float(seconds))
-        clock.now += float(seconds)
+    def advance(seconds: float) -> None:
+        clock.now += seconds
 
-    async def async_sleep(seconds: float) -> None:
-        sync_sleep(seconds)
-        await real_anyio_sleep(0)
-
-    monkeypatch.setattr("time.sleep", sync_sleep)
-    monkeypatch.setattr(anyio, "sleep", async_sleep)
-    return recorded
+    return record_waits(monkeypatch, advance)
 
 
 def _policy(retries: int) -> RetryPolicy:

@@ -11,7 +11,6 @@ import io
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import anyio
 import pytest
 from PIL import Image
 
@@ -53,24 +52,6 @@ def fake(host: ImageHost) -> Iterator[FakeViSearch]:
     server = FakeViSearch(url_resolver=host.resolve, settle_after_polls=1)
     yield server
     server.close()
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every wait the clients asked for (``time.sleep``, ``anyio.sleep``); nothing really sleeps."""
-    recorded: list[float] = []
-    real_anyio_sleep = anyio.sleep
-
-    def sync_sleep(seconds: float) -> None:
-        recorded.append(float(seconds))
-
-    async def async_sleep(seconds: float) -> None:
-        recorded.append(float(seconds))
-        await real_anyio_sleep(0)
-
-    monkeypatch.setattr("time.sleep", sync_sleep)
-    monkeypatch.setattr(anyio, "sleep", async_sleep)
-    return recorded
 
 
 def _client(make_client: MakeClient, fake: FakeViSearch, retries: int, **kwargs: Any) -> Any:

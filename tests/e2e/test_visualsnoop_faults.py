@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from PIL import Image
@@ -70,24 +69,6 @@ def fake() -> Iterator[FakeVisualSnoop]:
     server = FakeVisualSnoop(public_key=PUBLIC, secret_key=SECRET)
     yield server
     server.close()
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every wait the clients asked for (``time.sleep``, ``anyio.sleep``); nothing really sleeps."""
-    recorded: list[float] = []
-    real_anyio_sleep = anyio.sleep
-
-    def sync_sleep(seconds: float) -> None:
-        recorded.append(float(seconds))
-
-    async def async_sleep(seconds: float) -> None:
-        recorded.append(float(seconds))
-        await real_anyio_sleep(0)
-
-    monkeypatch.setattr("time.sleep", sync_sleep)
-    monkeypatch.setattr(anyio, "sleep", async_sleep)
-    return recorded
 
 
 def _client(

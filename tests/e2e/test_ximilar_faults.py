@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 import tenacity
@@ -49,24 +48,6 @@ def fake() -> Iterator[FakeXimilar]:
     server = FakeXimilar(token=TOKEN, collection_id="faults")
     yield server
     server.close()
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every wait the clients asked for (``time.sleep``, ``anyio.sleep``); nothing really sleeps."""
-    recorded: list[float] = []
-    real_anyio_sleep = anyio.sleep
-
-    def sync_sleep(seconds: float) -> None:
-        recorded.append(float(seconds))
-
-    async def async_sleep(seconds: float) -> None:
-        recorded.append(float(seconds))
-        await real_anyio_sleep(0)
-
-    monkeypatch.setattr("time.sleep", sync_sleep)
-    monkeypatch.setattr(anyio, "sleep", async_sleep)
-    return recorded
 
 
 def _client(make_client: MakeClient, fake: FakeXimilar, retries: int, **kwargs: Any) -> Any:
