@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import io
-import os
-import select
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image
 
+from tests.serving import clean_env, first_line, serve_command, serve_face, stop
 from visualsearch_sdk import AuthenticationError, ImageRecord, VisualSearch
-
-SERVE = [sys.executable, "-m", "visualsearch_sdk.cli", "serve", "--face", "ximilar", "--port", "0"]
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("VISUALSEARCH_")}
 
 
 def _jpeg(n: int) -> bytes:
@@ -31,27 +23,10 @@ def _jpeg(n: int) -> bytes:
     return buf.getvalue()
 
 
-def _first_line(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 30)
-    return process.stdout.readline().strip() if ready else ""
-
-
-def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
-    if process.poll() is None:
-        process.terminate()
-    try:
-        _, stderr = process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, stderr = process.communicate()
-    return process.returncode, stderr
-
-
 def test_ximilar_face_prints_a_usable_provider_url() -> None:
-    process = subprocess.Popen(SERVE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    process = serve_face("ximilar")
     try:
-        line = _first_line(process)
+        line = first_line(process)
         parts = urlsplit(line)
         assert parts.scheme == "ximilar", line
         params = parse_qs(parts.query)
@@ -72,7 +47,7 @@ def test_ximilar_face_prints_a_usable_provider_url() -> None:
             assert "r3" not in by_id.ids and len(by_id.hits) == 2
             assert vs.get("r7").metadata == {"n": 7}
     finally:
-        code, stderr = _stop(process)
+        code, stderr = stop(process)
     assert code == 0, stderr
     assert "serving a fake of Ximilar" in stderr
 
@@ -80,41 +55,37 @@ def test_ximilar_face_prints_a_usable_provider_url() -> None:
 def test_ximilar_face_keeps_its_index_at_path(tmp_path: Path) -> None:
     path = str(tmp_path / "idx")
     for round_ in range(2):
-        process = subprocess.Popen(
-            [*SERVE, "--path", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
-        )
+        process = serve_face("ximilar", "--path", path)
         try:
-            with VisualSearch.from_url(_first_line(process)) as vs:
+            with VisualSearch.from_url(first_line(process)) as vs:
                 if round_ == 0:
                     assert vs.index([ImageRecord(id="kept", image=_jpeg(1))]).ok
                 assert vs.count() == 1
         finally:
-            code, stderr = _stop(process)
+            code, stderr = stop(process)
         assert code == 0, stderr
 
 
 def test_ximilar_face_refuses_a_wrong_token() -> None:
-    process = subprocess.Popen(
-        [*SERVE, "--token", "s3cret"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
-    )
+    process = serve_face("ximilar", "--token", "s3cret")
     try:
-        line = _first_line(process)
+        line = first_line(process)
         assert line.startswith("ximilar://s3cret@api.ximilar.com/") and "base_url=http://127.0.0.1:" in line
         with VisualSearch.from_url(line.replace("s3cret", "wrong")) as vs, pytest.raises(AuthenticationError):
             vs.count()
         with VisualSearch.from_url(line) as vs:
             assert vs.count() == 0
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_unknown_face_is_refused() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "visualsearch_sdk.cli", "serve", "--face", "nope", "--port", "0"],
+        serve_command("nope"),
         capture_output=True,
         text=True,
         timeout=30,
-        env=_env(),
+        env=clean_env(),
         check=False,
     )
     assert done.returncode != 0 and done.stdout == ""

@@ -7,10 +7,6 @@ import base64
 import datetime as dt
 import io
 import json
-import os
-import select
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -20,6 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 from pydantic import SecretStr
 
+from tests.serving import first_line, serve_face, stop
 from visualsearch_sdk import F, ImageRecord, VisualSearch
 from visualsearch_sdk._serve import LoopbackServer
 from visualsearch_sdk.preprocess import prepare_image
@@ -425,13 +422,9 @@ def test_for_serving_token_forms() -> None:
 
 
 def test_serve_face_alibaba_prints_a_usable_url() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VISUALSEARCH_")}
-    command = [sys.executable, "-m", "visualsearch_sdk.cli", "serve", "--face", "alibaba", "--port", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = serve_face("alibaba")
     try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline().strip() if ready else ""
+        line = first_line(process)
         parts = urlsplit(line)
         assert (parts.scheme, parts.hostname, parts.path) == ("alibaba", "cn-shanghai", "/fakeinstance"), line
         base = urlsplit(parse_qs(parts.query)["base_url"][0])
@@ -445,9 +438,8 @@ def test_serve_face_alibaba_prints_a_usable_url() -> None:
             assert vs.search(image=picture(seed=2), limit=1).hits[0].id == "r2"
             assert vs.get("r1").metadata == {"n": 1}
     finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=10)
-    assert process.returncode == 0, stderr
+        code, stderr = stop(process)
+    assert code == 0, stderr
     assert "Alibaba" in stderr
 
 

@@ -8,10 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import select
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +16,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.serving import first_line, serve_face, stop
 from visualsearch_sdk import AuthenticationError, ImageRecord, VisualSearch
 from visualsearch_sdk._serve import LoopbackServer
 from visualsearch_sdk.testing.fakes import DroppedConnection, FakeViSearch, SimulatedTimeout
@@ -326,29 +323,13 @@ def test_served_on_a_socket_for_a_client(fake: FakeViSearch) -> None:
         assert vs.search(url="https://img.test/red-box.png", limit=1).ids == ["red-box"]
 
 
-SERVE = [sys.executable, "-m", "visualsearch_sdk.cli", "serve", "--face", "visearch", "--port", "0"]
-
-
-def _first_line(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 30)
-    return process.stdout.readline().strip() if ready else ""
-
-
 def test_serve_face_visearch_prints_a_usable_url() -> None:
     """``visualsearch serve --face visearch``: images by URL from a loopback host, keys from --token."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VISUALSEARCH_")}
     images = {f"/{n}.png": IMAGES[f"https://img.test/{n}.png"] for n in META}
     with LoopbackServer(lambda r: httpx.Response(200, content=images[r.url.path])) as files:
-        process = subprocess.Popen(
-            [*SERVE, "--token", "KEY:s3cret"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        process = serve_face("visearch", "--token", "KEY:s3cret")
         try:
-            line = _first_line(process)
+            line = first_line(process)
             assert line.startswith("visearch://KEY:s3cret@visearch.visenze.com?base_url=http"), line
             with VisualSearch.from_url(line) as vs:
                 vs.verify()
@@ -363,7 +344,6 @@ def test_serve_face_visearch_prints_a_usable_url() -> None:
             ):
                 vs.search(color="#1e28d2")
         finally:
-            process.terminate()
-            _, stderr = process.communicate(timeout=10)
-    assert process.returncode == 0, stderr
+            code, stderr = stop(process)
+    assert code == 0, stderr
     assert "serving a fake of ViSenze's ViSearch" in stderr

@@ -7,10 +7,7 @@ httpx client would), so the wire format is checked without the SDK's adapter.
 from __future__ import annotations
 
 import io
-import os
-import select
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.serving import first_line, serve_face, stop
 from visualsearch_sdk import AuthenticationError, ImageRecord, VisualSearch
 from visualsearch_sdk._serve import LoopbackServer
 from visualsearch_sdk.providers.visualsnoop import VisualSnoopHmacAuth
@@ -244,37 +242,15 @@ def test_for_serving_and_client_url() -> None:
 
 # -- visualsearch serve --face visualsnoop ---------------------------------------------------------------
 
-SERVE = [sys.executable, "-m", "visualsearch_sdk.cli", "serve", "--face", "visualsnoop", "--port", "0"]
-
 
 def _serve(*extra: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VISUALSEARCH_")}
-    return subprocess.Popen(
-        [*SERVE, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-
-
-def _first_line(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], 30)
-    return process.stdout.readline().strip() if ready else ""
-
-
-def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
-    if process.poll() is None:
-        process.terminate()
-    try:
-        _, stderr = process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, stderr = process.communicate()
-    return process.returncode, stderr
+    return serve_face("visualsnoop", *extra)
 
 
 def test_serve_face_prints_a_ready_to_use_url(tmp_path: Path) -> None:
     process = _serve("--token", "cli-public:cli-secret", "--path", str(tmp_path / "idx"))
     try:
-        line = _first_line(process)
+        line = first_line(process)
         parts = urlsplit(line)
         assert (parts.scheme, parts.username, parts.password) == ("visualsnoop", "cli-public", "cli-secret")
         base = urlsplit(parse_qs(parts.query)["base_url"][0])
@@ -291,6 +267,6 @@ def test_serve_face_prints_a_ready_to_use_url(tmp_path: Path) -> None:
         ):
             vs.verify()
     finally:
-        code, stderr = _stop(process)
+        code, stderr = stop(process)
     assert code == 0, stderr
     assert "serving a fake of VisualSnoop" in stderr
