@@ -63,3 +63,22 @@ def embedded(text: str) -> str | None:
     if BEGIN not in text or END not in text:
         return None
     return text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+
+
+def refresh(text: str) -> str:
+    """``text`` with the matrix between its markers replaced by the one the code declares."""
+    if embedded(text) is None:
+        raise ValueError("the document has no capability-matrix markers")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    return f"{head}{BEGIN}\n{render_markdown()}\n{END}{tail}"
+
+
+if __name__ == "__main__":  # python -m visualsearch_sdk._matrix README.md docs/capabilities.md
+    import sys
+    from pathlib import Path
+
+    for name in sys.argv[1:]:
+        path = Path(name)
+        path.write_text(refresh(path.read_text(encoding="utf-8")), encoding="utf-8")
+        print(f"refreshed {name}")

@@ -86,9 +86,13 @@ class ImageRecord(BaseModel):
     model_config = _INPUT
 
     id: str
+    """1 to 256 characters, no control characters; unique within the index."""
     image: ImageInput | None = Field(default=None, repr=False)
+    """The image: a path, encoded bytes, a binary file object or a Pillow image (never in the repr)."""
     url: str | None = None
+    """An http(s) URL the provider downloads, for providers with ``Capability.INDEX_FROM_URL``."""
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    """Field names of 1-128 characters (no leading ``$``) to JSON scalars: str, int, finite float, bool."""
 
     _v_id = field_validator("id")(_check_id)
     _v_meta = field_validator("metadata")(_check_metadata)
@@ -116,10 +120,13 @@ class SearchHit(BaseModel):
     model_config = _OUTPUT
 
     id: str
+    """The record's id."""
     score: float = Field(ge=0.0, le=1.0)
+    """Similarity in [0, 1], higher is more similar; comparable within one provider, not across providers."""
     vendor_score: float | None = None
+    """The provider's own number (a distance, a rank, a raw score), unchanged."""
     metadata: dict[str, Any] = Field(default_factory=dict)
-    box: Box | None = None
+    """The record's metadata, limited to ``fields`` when the search named them."""
 
 
 class SearchResult(BaseModel):
@@ -128,19 +135,28 @@ class SearchResult(BaseModel):
     model_config = _OUTPUT
 
     hits: tuple[SearchHit, ...]
+    """Best first."""
     total: int | None = None
+    """How many records match in all pages, when the provider says; None when it does not."""
     provider: str
+    """The provider's name, e.g. ``"ximilar"``."""
     request_id: str | None = None
+    """The provider's id for the request, to quote to its support."""
     query_box: Box | None = None
+    """The box the search used, in original upright pixels (after clamping to the image, or the subject
+    region the provider chose when no box was given)."""
     regions: tuple[Box, ...] = ()
     """Subject regions the provider detected in the query image, in original upright pixels (Alibaba's
     ``PicInfo.MultiRegion``); empty when it reports none."""
     offset: int = 0
+    """The offset of this page."""
     limit: int = 10
+    """The page size asked for."""
     upload_id: str | None = None
     """The provider's id for the uploaded query image: ``search(upload_id=...)`` searches it again without
     uploading it again (``Capability.SEARCH_BY_UPLOAD_ID``); None for providers without it."""
     raw: Any = Field(default=None, repr=False)
+    """The provider's decoded payload, for debugging (not part of the stable interface)."""
 
     def __iter__(self) -> Iterator[SearchHit]:  # type: ignore[override]
         """Iterate over the hits (not the model fields)."""
@@ -161,8 +177,11 @@ class StoredRecord(BaseModel):
     model_config = _OUTPUT
 
     id: str
+    """The record's id."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    """Its stored metadata."""
     url: str | None = None
+    """The image URL it was indexed from, when the provider keeps one."""
 
 
 class RecordFailure(BaseModel):
@@ -171,8 +190,11 @@ class RecordFailure(BaseModel):
     model_config = _OUTPUT
 
     id: str
+    """The failed record's id."""
     error: VisualSearchError = Field(repr=False)
+    """The typed error, as it would have been raised for that record alone."""
     reason: str
+    """A one-line, human-readable reason."""
 
     @property
     def error_type(self) -> str:
@@ -186,8 +208,11 @@ class IndexReport(BaseModel):
     model_config = _OUTPUT
 
     succeeded: tuple[str, ...] = ()
+    """Ids the provider accepted, in input order."""
     failed: tuple[RecordFailure, ...] = ()
+    """One entry per record that failed, with its typed error."""
     skipped: tuple[str, ...] = ()
+    """Ids deliberately not sent (the CLI's ``index`` skips ids already indexed)."""
     transaction_ids: tuple[str, ...] = ()
     """Set by a provider that indexes asynchronously (``Capability.INDEX_ASYNC``): until
     ``wait_for_indexing`` settles the report, ``succeeded`` means accepted, and an image may still fail."""
@@ -201,6 +226,7 @@ class IndexReport(BaseModel):
 
     @property
     def total(self) -> int:
+        """How many records the report accounts for."""
         return len(self.succeeded) + len(self.failed) + len(self.skipped)
 
     def merge(self, other: IndexReport) -> IndexReport:
@@ -220,11 +246,15 @@ class DeleteReport(BaseModel):
     model_config = _OUTPUT
 
     deleted: tuple[str, ...] = ()
+    """Ids that existed and are gone."""
     not_found: tuple[str, ...] = ()
+    """Ids the provider did not have (not an error: the end state is the same)."""
     failed: tuple[RecordFailure, ...] = ()
+    """Ids the provider could not delete, with why."""
 
     @property
     def ok(self) -> bool:
+        """True when nothing failed."""
         return not self.failed
 
 

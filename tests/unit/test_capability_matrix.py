@@ -11,7 +11,7 @@ from visualsearch_sdk._registry import get_adapter
 from visualsearch_sdk.capabilities import Capability
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = [ROOT / "README.md"]
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "capabilities.md"]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
@@ -19,8 +19,19 @@ def test_the_embedded_matrix_equals_the_declared_one(document: Path) -> None:
     found = _matrix.embedded(document.read_text(encoding="utf-8"))
     assert found is not None, f"{document.name} has no capability matrix between the markers"
     assert found == _matrix.render_markdown(), (
-        f"{document.name}'s capability matrix is stale: paste the output of `visualsearch capabilities`"
+        f"{document.name}'s capability matrix is stale: run "
+        "`python -m visualsearch_sdk._matrix README.md docs/capabilities.md`"
     )
+
+
+def test_refresh_rewrites_only_the_matrix() -> None:
+    document = f"before\n{_matrix.BEGIN}\n| stale |\n{_matrix.END}\nafter\n"
+    fresh = _matrix.refresh(document)
+    assert fresh.startswith("before\n") and fresh.endswith("\nafter\n")
+    assert _matrix.embedded(fresh) == _matrix.render_markdown()
+    assert _matrix.refresh(fresh) == fresh
+    with pytest.raises(ValueError, match="markers"):
+        _matrix.refresh("no markers here")
 
 
 def test_the_check_fails_on_a_matrix_that_differs_from_the_code() -> None:

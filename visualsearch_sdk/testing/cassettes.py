@@ -319,7 +319,12 @@ def cassette(
         provider: see :func:`vcr_config`; also picks the placeholder credentials of :attr:`Tape.environ`.
         header: the comment the file opens with; default: the existing file's, else a note of when and how
             it was recorded.
-        record_mode, secrets, origin, match_images, scrub, environ: see :func:`vcr_config`.
+        record_mode: see :func:`vcr_config`.
+        secrets: see :func:`vcr_config`.
+        origin: see :func:`vcr_config`.
+        match_images: see :func:`vcr_config`.
+        scrub: see :func:`vcr_config`.
+        environ: see :func:`vcr_config`.
 
     Raises:
         ConfigurationError: vcrpy is not installed, or ``VISUALSEARCH_RECORD`` names no record mode.

@@ -70,9 +70,11 @@ class FakeAlibaba(FakeVendor):
     """Alibaba Image Search as a handler ``httpx.Request -> httpx.Response`` with its own index.
 
     Args:
-        access_key_id / access_key_secret: the one AccessKey the gateway accepts.
+        access_key_id: the id of the one AccessKey the gateway accepts.
+        access_key_secret: its secret.
         security_token: require this STS token as well (temporary credentials).
-        instance / region: the instance name every call must name, and the region ``client_url`` names.
+        instance: the instance name every call must name.
+        region: the region ``client_url`` names.
         qps: the instance's purchased QPS for search-type actions (None: no flow control).
         add_qps: flow control of AddImage (None: none).
         update_image: whether this instance has UpdateImage (VENDORS §0: only some do).

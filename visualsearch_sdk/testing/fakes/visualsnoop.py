@@ -72,8 +72,11 @@ class FakeVisualSnoop(FakeVendor):
     """VisualSnoop's API v1 as a handler ``httpx.Request -> httpx.Response`` with its own index.
 
     Args:
-        public_key / secret_key: the key pair requests must be signed with.
-        collection_id / collection_name / user: what ``GET /collection`` answers.
+        public_key: the public half of the key pair requests must be signed with.
+        secret_key: the secret half of that key pair.
+        collection_id: what ``GET /collection`` answers as the collection's id,
+        collection_name: its name,
+        user: and its owner.
         base_path: where the API lives on any host (VENDORS §3.1: ``/api/v1``).
         path: a folder for a persistent index; in memory when None.
         max_skew: the largest accepted difference, in seconds, between ``Date`` and the fake's clock.
