@@ -19,7 +19,6 @@ from visualsearch_sdk._exceptions import (
     ConfigurationError,
     VisualSearchError,
 )
-from visualsearch_sdk._registry import Provider
 from visualsearch_sdk.filters import FilterLike
 from visualsearch_sdk.models import (
     DeleteReport,
@@ -39,9 +38,7 @@ __all__ = ["AsyncVisualSearch"]
 class AsyncVisualSearch(_ClientBase):
     """The asynchronous client: the same methods as ``VisualSearch``, awaited."""
 
-    def __init__(self, provider: str | Provider = "memory://", **kwargs: Any) -> None:
-        super().__init__(provider, **kwargs)
-        self._http: httpx.AsyncClient | None = None
+    _http: httpx.AsyncClient | None
 
     def _client(self) -> httpx.AsyncClient:
         if self._user_http is not None:

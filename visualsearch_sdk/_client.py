@@ -9,7 +9,6 @@ client sends with ``httpx.Client`` and runs preprocessing inline, the async one 
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -27,7 +26,6 @@ from visualsearch_sdk._exceptions import (
     ConfigurationError,
     VisualSearchError,
 )
-from visualsearch_sdk._registry import Provider
 from visualsearch_sdk.filters import FilterLike
 from visualsearch_sdk.models import (
     DeleteReport,
@@ -47,10 +45,7 @@ __all__ = ["AsyncVisualSearch", "VisualSearch"]
 class VisualSearch(_ClientBase):
     """The synchronous client. Use it as a context manager, or call ``close()``."""
 
-    def __init__(self, provider: str | Provider = "memory://", **kwargs: Any) -> None:
-        super().__init__(provider, **kwargs)
-        self._http: httpx.Client | None = None
-        self._lock = threading.Lock()
+    _http: httpx.Client | None
 
     def _client(self) -> httpx.Client:
         if self._user_http is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -80,16 +81,20 @@ class _ClientBase(abc.ABC):
             provider: a provider URL (``"local:///var/lib/index"``, ``"memory://"``) or a provider name.
             options: the provider's typed options (e.g. ``LocalOptions``).
             base_url: point the adapter at another host (a proxy, a fake on loopback).
-            timeout: seconds, or an ``httpx.Timeout``; bounded by default (``_config.DEFAULT_TIMEOUT``).
-            max_retries: retries after the first attempt, for what is safe to retry.
+            timeout: seconds, or an ``httpx.Timeout``; default 30 s per read and write, 5 s to connect,
+                10 s to wait for a pooled connection.
+            max_retries: retries after the first attempt, for what is safe to retry (default 2).
             allow_http: allow plain ``http://`` to a non-loopback host.
             preset: the image preset (default: the provider's).
             retry: a whole ``RetryPolicy`` (overrides ``max_retries``).
-            http_client / transport / proxy: how requests travel; an injected client is used as it is and
-                never closed by this one.
+            http_client: an ``httpx.Client`` (``httpx.AsyncClient`` for the async client) to send through,
+                used as it is and never closed by this one.
+            transport: an httpx transport for the client this SDK builds (e.g. ``httpx.MockTransport``).
+            proxy: a proxy URL for the client this SDK builds.
             max_qps: pace requests client-side (a token bucket shared by threads and tasks); default: the
                 adapter's ``default_max_qps`` (a vendor sold by QPS declares it from its options).
-            on_request / on_response: hooks called for every attempt (metrics, tracing); they must not raise.
+            on_request: called with every attempt's ``httpx.Request`` (metrics, tracing); must not raise.
+            on_response: called with every attempt's ``httpx.Response``; must not raise.
             environ: the environment mapping to read ``VISUALSEARCH_*`` from (default ``os.environ``).
         """
         if proxy is not None and (http_client is not None or transport is not None):
@@ -112,9 +117,11 @@ class _ClientBase(abc.ABC):
         self.adapter: Adapter = adapter_cls.from_url(
             url, options=options, environ=environ, client_options=self.client_options
         )
-        self._pipeline = Pipeline(self.adapter, preset=None if preset is _UNSET else preset)
+        self._pipeline = Pipeline(self.adapter, **({} if preset is _UNSET else {"preset": preset}))
         self.retry = retry or RetryPolicy(max_retries=self.client_options.max_retries)
         self._user_http = http_client
+        self._http: httpx.Client | httpx.AsyncClient | None = None  # built on first use, by the subclass
+        self._lock = threading.Lock()
         self._transport = transport
         self._proxy = proxy
         qps = max_qps if max_qps is not None else self.adapter.default_max_qps

@@ -93,9 +93,16 @@ _E = TypeVar("_E", bound=EnvModel)
 
 def _explain(cls: type[BaseModel], exc: ValidationError) -> str:
     # Never echo input values: they may be secrets.
-    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
     prefix = cls.model_config.get("env_prefix", "")
-    return f"invalid {cls.__name__} ({problems}); pass them explicitly or set {prefix}<FIELD>"
+    problems = "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'value'} ({prefix}{str(e['loc'][0]).upper()}): {e['msg']}"
+        if prefix and e["loc"]
+        else f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
+        for e in exc.errors()
+    )
+    what = "settings" if cls.__name__.startswith("_") else cls.__name__
+    where = "the argument or the environment variable" if prefix else "the argument"
+    return f"invalid {what}: {problems}; fix {where} named"
 
 
 class _GlobalSettings(EnvModel):
@@ -288,4 +295,10 @@ def resolve_environment(
             if getattr(settings, key) is not None
         }
     )
-    return ResolvedEnvironment(url=url or "memory://", options=options, source=source)
+    url = url or "memory://"
+    if (
+        "allow_http" in options
+        and parse_provider_url(url if ":" in url else f"{url}://").flag("allow_http") is not None
+    ):
+        del options["allow_http"]  # the URL's own ?allow_http= wins over the environment and the profile
+    return ResolvedEnvironment(url=url, options=options, source=source)

@@ -23,6 +23,7 @@ from visualsearch_sdk._exceptions import (
     APIResponseError,
     APITimeoutError,
     AuthenticationError,
+    ConfigurationError,
     ConflictError,
     ImageError,
     InvalidQueryError,
@@ -46,12 +47,14 @@ from visualsearch_sdk.models import (
     SearchResult,
     StoredRecord,
 )
-from visualsearch_sdk.preprocess import PreparedImage, Preset, parse_box, prepare_image
+from visualsearch_sdk.preprocess import PreparedImage, Preset, parse_box, prepare_image, resolve_preset
 from visualsearch_sdk.providers._base import Adapter, IndexStatus, Operation, PreparedRecord
 
 __all__ = ["Compute", "Flow", "Pipeline", "Send", "Sleep"]
 
 T = TypeVar("T")
+ADAPTER_PRESET: Any = object()
+"""The default of ``Pipeline(preset=)``: the adapter's preset (``None`` is a preset: the original image)."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,19 @@ def parse_color(value: str | tuple[int, int, int]) -> tuple[int, int, int]:
 class Pipeline:
     """Validation and flows for one adapter; owned by a client, shared by nothing else."""
 
-    def __init__(self, adapter: Adapter, *, preset: Preset | None = None) -> None:
+    def __init__(self, adapter: Adapter, *, preset: Preset = ADAPTER_PRESET) -> None:
+        """``preset`` defaults to the adapter's; ``None`` sends the original image (within the limits).
+
+        Raises:
+            ConfigurationError: an unknown preset name or an invalid custom preset.
+        """
         self.adapter = adapter
         self.provider = adapter.provider
-        self.preset: Preset = adapter.preset if preset is None else preset
+        self.preset: Preset = adapter.preset if preset is ADAPTER_PRESET else preset
+        try:
+            resolve_preset(self.preset)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(str(exc)) from None
 
     # -- checks (before any I/O) ----------------------------------------------------------------------
 
@@ -110,8 +122,8 @@ class Pipeline:
         for capability in capabilities:
             if capability not in self.adapter.capabilities:
                 raise UnsupportedCapabilityError(
-                    f"{self.provider} cannot {capability.value.replace('_', ' ')}; "
-                    f"its capabilities are: {', '.join(sorted(c.value for c in self.adapter.capabilities))}",
+                    f"{self.provider} does not support {capability.label} (Capability.{capability.name}); "
+                    "see `visualsearch capabilities` for what each provider can do",
                     provider=self.provider,
                     capability=capability.value,
                 )
@@ -363,7 +375,13 @@ class Pipeline:
         if not ready:
             return {}
         try:
-            response = yield self.send(self.adapter.build_index(ready, upsert=upsert), "index")
+            request = self.adapter.build_index(ready, upsert=upsert)
+        except VisualSearchError as exc:  # the adapter refused some record's input, before any I/O
+            return (
+                yield from self._insert_without_refused(ready, exc, upsert=upsert, transactions=transactions)
+            )
+        try:
+            response = yield self.send(request, "index")
             outcomes = self.parse(self.adapter.parse_index, response, ready)
         except AuthenticationError:
             raise
@@ -383,6 +401,30 @@ class Pipeline:
                     body=response.text[:2000],
                 )
         return result
+
+    def _insert_without_refused(
+        self,
+        ready: Sequence[PreparedRecord],
+        error: VisualSearchError,
+        *,
+        upsert: bool,
+        transactions: list[str] | None,
+    ) -> Flow[dict[str, VisualSearchError | None]]:
+        """One record's bad input must not fail its whole batch: find the records the adapter refuses on
+        their own, and insert the others."""
+        refused: dict[str, VisualSearchError] = {}
+        if len(ready) > 1:
+            for record in ready:
+                try:
+                    self.adapter.build_index([record], upsert=upsert)
+                except VisualSearchError as exc:
+                    refused[record.id] = exc
+        if not refused:  # the batch as a whole was refused (or a batch of one): every record has the error
+            return {r.id: error for r in ready}
+        sent = yield from self._insert(
+            [r for r in ready if r.id not in refused], upsert=upsert, transactions=transactions
+        )
+        return {r.id: refused[r.id] if r.id in refused else sent[r.id] for r in ready}
 
     def check_index_input(self, records: Iterable[ImageRecord | Mapping[str, Any]]) -> list[ImageRecord]:
         """Validate records (dicts are accepted) and refuse duplicate ids within one call."""

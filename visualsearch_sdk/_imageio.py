@@ -156,9 +156,15 @@ def read_source(source: ImageSource) -> tuple[bytes, str]:
     read = getattr(source, "read", None)
     if not callable(read):
         raise TypeError(f"cannot read an image from {type(source).__name__}")
-    raw = read()
+    text_mode = "image file objects must be opened in binary mode (open(path, 'rb'))"
+    try:
+        raw = read()
+    except UnicodeDecodeError as exc:  # a text-mode file holding image bytes
+        raise ImageError(text_mode, reason="unreadable") from exc
+    except (OSError, ValueError) as exc:  # closed, unreadable
+        raise ImageError(f"the image stream cannot be read: {exc}", reason="unreadable") from exc
     if not isinstance(raw, (bytes, bytearray)):
-        raise TypeError("image file objects must be opened in binary mode")
+        raise ImageError(text_mode, reason="unreadable")
     return bytes(raw), "image stream"
 
 

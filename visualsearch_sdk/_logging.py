@@ -39,3 +39,26 @@ def redact_url(url: httpx.URL | str) -> str:
 def redact_headers(headers: httpx.Headers) -> dict[str, str]:
     """Headers with secret-looking values replaced."""
     return {k: (REDACTED if is_secret_name(k) else v) for k, v in headers.items()}
+
+
+class _RedactURLs(logging.Filter):
+    """Redacts every ``httpx.URL`` argument of a log record (httpx logs each request's URL at INFO).
+
+    Some vendors sign in the query string (Alibaba's RPC signature carries ``AccessKeyId``, ``Signature`` and
+    the STS ``SecurityToken``), so httpx's own ``HTTP Request: GET <url>`` line would record them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(redact_url(a) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def _guard_httpx_logger() -> None:
+    """Install the redaction on the ``httpx`` logger once (other records pass through unchanged)."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactURLs) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_RedactURLs())
+
+
+_guard_httpx_logger()

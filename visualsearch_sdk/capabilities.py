@@ -55,3 +55,33 @@ class Capability(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def label(self) -> str:
+        """What it lets you do, in a few words (e.g. ``"search by colour"``): the capability matrix's rows."""
+        return _LABELS[self]
+
+
+_LABELS: dict[Capability, str] = {
+    Capability.SEARCH_BY_IMAGE: "search by uploaded image",
+    Capability.SEARCH_BY_URL: "search by image URL",
+    Capability.SEARCH_BY_ID: "search by indexed id",
+    Capability.SEARCH_BY_COLOR: "search by colour",
+    Capability.SEARCH_BY_UPLOAD_ID: "search again by a previous upload's id",
+    Capability.MULTI_OBJECT: "multi-object search (`search_objects`)",
+    Capability.SERVER_CROP: "box cropped by the provider (else by the client)",
+    Capability.FILTERS: "metadata filters",
+    Capability.MIN_SCORE: "`min_score` applied by the provider",
+    Capability.METADATA: "metadata stored and returned",
+    Capability.INDEX_WRITE: "index records",
+    Capability.INDEX_FROM_BYTES: "index from image bytes",
+    Capability.INDEX_FROM_URL: "index from image URL",
+    Capability.INDEX_ASYNC: "asynchronous indexing (`wait_for_indexing`)",
+    Capability.REFUSE_EXISTING: "insert refuses an existing id",
+    Capability.UPSERT: "native upsert (else delete and re-insert)",
+    Capability.INDEX_UPDATE: "update metadata only",
+    Capability.INDEX_DELETE: "delete",
+    Capability.GET: "get one record",
+    Capability.COUNT: "count",
+    Capability.LIST: "iterate over every record",
+}

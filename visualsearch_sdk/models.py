@@ -194,7 +194,8 @@ class RecordFailure(BaseModel):
     error: VisualSearchError = Field(repr=False)
     """The typed error, as it would have been raised for that record alone."""
     reason: str
-    """A one-line, human-readable reason."""
+    """A short machine-readable reason: ``ImageError.reason`` (e.g. ``"truncated"``), else the error's class
+    and the provider's code (``"ConflictError: 409"``); ``str(error)`` has the whole message."""
 
     @property
     def error_type(self) -> str:

@@ -175,7 +175,7 @@ def prepare_image(
             decompression_bomb or bad_box.
     """
     lim = limits or ImageLimits()
-    spec = _resolve_preset(preset)
+    spec = resolve_preset(preset)
     wanted = parse_box(box) if box is not None else None
     if isinstance(source, Image.Image):
         src = _checked(_imageio.open_source(source), lim)
@@ -275,7 +275,7 @@ class _Decoded:
     icc_profile: bytes | None
 
 
-def _resolve_preset(preset: Preset) -> tuple[int, int, int] | None:
+def resolve_preset(preset: Preset) -> tuple[int, int, int] | None:
     if preset is None:
         return None
     if isinstance(preset, str):

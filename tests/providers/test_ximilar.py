@@ -701,3 +701,27 @@ def test_client_index_batches_of_ten_with_a_duplicate(client: VisualSearch) -> N
     }
     assert report.succeeded == tuple(str(i) for i in range(1, 12))
     assert [(f.id, f.error_type) for f in report.failed] == [("0", "ConflictError")]
+
+
+def test_one_record_with_a_reserved_field_fails_alone_not_its_batch() -> None:
+    """Ximilar refuses metadata names starting with '_' while building the batch: that record fails with the
+    reason, the nine others of its batch of ten are still indexed, in one request."""
+    from visualsearch_sdk import ImageRecord, InvalidQueryError, VisualSearch
+    from visualsearch_sdk._samples import make_samples
+    from visualsearch_sdk.testing.fakes import FakeXimilar
+
+    samples = make_samples()[:10]
+    fake = FakeXimilar()
+    with VisualSearch(fake.client_url(), transport=fake.mount()) as vs:
+        records = [ImageRecord(id=s.id, image=s.jpeg, metadata={"n": i}) for i, s in enumerate(samples)]
+        records[3] = ImageRecord(id="reserved", image=samples[3].jpeg, metadata={"_private": 1})
+        report = vs.index(records)
+        assert [f.id for f in report.failed] == ["reserved"]
+        assert isinstance(report.failed[0].error, InvalidQueryError) and "'_private'" in str(
+            report.failed[0].error
+        )
+        assert report.succeeded == tuple(r.id for r in records if r.id != "reserved")
+        assert vs.count() == 9
+    inserts = [r for r in fake.requests if r.url.path.endswith("/insert")]
+    assert len(inserts) == 1 and len(json.loads(inserts[0].content)["records"]) == 9
+    fake.close()

@@ -409,3 +409,39 @@ def test_served_url_to_closed_port_constructs() -> None:
         assert "127.0.0.1:9" in repr(client)
     finally:
         client.close()
+
+
+def test_the_urls_allow_http_beats_the_environment_and_the_profile_only_fills_a_gap() -> None:
+    from visualsearch_sdk import VisualSearch
+
+    env = {
+        "VISUALSEARCH_XIMILAR_TOKEN": "t",
+        "VISUALSEARCH_URL": "ximilar:///c?service=products&allow_http=false",
+        "VISUALSEARCH_ALLOW_HTTP": "1",
+    }
+    assert VisualSearch.from_env(env).client_options.allow_http is False  # the URL says so
+    env["VISUALSEARCH_URL"] = "ximilar:///c?service=products"
+    assert VisualSearch.from_env(env).client_options.allow_http is True  # the URL is silent
+
+
+def test_a_bad_environment_value_names_its_variable_never_its_value() -> None:
+    from visualsearch_sdk import ConfigurationError, VisualSearch
+
+    with pytest.raises(ConfigurationError, match=r"VISUALSEARCH_TIMEOUT") as caught:
+        VisualSearch.from_env({"VISUALSEARCH_TIMEOUT": "not-a-number-s3cr3t"})
+    assert "s3cr3t" not in str(caught.value) and "_GlobalSettings" not in str(caught.value)
+
+
+def test_explicit_local_options_beat_the_urls_token() -> None:
+    from pydantic import SecretStr
+
+    from visualsearch_sdk import VisualSearch
+    from visualsearch_sdk.providers.local import LocalOptions
+
+    vs = VisualSearch("local://:from-url@127.0.0.1:8765", options=LocalOptions(token=SecretStr("explicit")))
+    assert vs.adapter.options.token is not None and vs.adapter.options.token.get_secret_value() == "explicit"
+    plain = VisualSearch("local://:from-url@127.0.0.1:8765")
+    assert (
+        plain.adapter.options.token is not None
+        and plain.adapter.options.token.get_secret_value() == "from-url"
+    )

@@ -483,3 +483,25 @@ def test_bulk_run_stop_leaves_unread_input_unread() -> None:
     reported = {*run.report().succeeded, *(f.id for f in run.report().failed)}
     left = [item["id"] for item in source]
     assert sorted(reported | set(left), key=int) == [str(i) for i in range(10)]
+
+
+def test_preset_none_sends_the_original_and_a_bad_preset_fails_at_construction() -> None:
+    from visualsearch_sdk import ConfigurationError, VisualSearch
+
+    assert VisualSearch("memory://")._pipeline.preset == "STANDARD"  # the adapter's
+    assert VisualSearch("memory://", preset=None)._pipeline.preset is None  # the original, not the default
+    assert VisualSearch("memory://").with_options(preset=None)._pipeline.preset is None
+    assert VisualSearch("memory://", preset=(64, 64, 80))._pipeline.preset == (64, 64, 80)
+    for bad in ("LOW", (0, 10, 80), (10, 10, 101)):
+        with pytest.raises(ConfigurationError, match="preset"):
+            VisualSearch("memory://", preset=bad)  # type: ignore[arg-type]
+
+
+def test_an_absent_capability_is_named_in_words_and_by_its_enum_name() -> None:
+    from visualsearch_sdk import UnsupportedCapabilityError, VisualSearch
+
+    vs = VisualSearch("visualsnoop://pub:sec@visualsnoop.com/api/v1")
+    with pytest.raises(
+        UnsupportedCapabilityError, match=r"does not support metadata filters \(Capability.FILTERS\)"
+    ):
+        vs.search(id="x", filter={"a": 1})

@@ -470,3 +470,24 @@ def test_a_tall_16_bit_greyscale_png_is_resized() -> None:
     prepared = prepare_image(buf.getvalue(), preset=(300, 200, 80), box=(0, 0, 1, 1))
     out = Image.open(io.BytesIO(prepared.data))
     assert out.mode == "RGB" and out.size == prepared.size and prepared.size[1] == 200
+
+
+def test_a_text_mode_or_closed_file_is_an_image_error_for_that_record_only(tmp_path: Path) -> None:
+    from visualsearch_sdk import ImageRecord, VisualSearch
+
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(good)
+    closed = open(good, "rb")  # noqa: SIM115
+    closed.close()
+    with open(good, encoding="utf-8") as text, VisualSearch("memory://") as vs:
+        report = vs.index(
+            [
+                ImageRecord(id="text", image=text),
+                ImageRecord(id="closed", image=closed),
+                ImageRecord(id="good", image=good),
+            ]
+        )
+    assert report.succeeded == ("good",)
+    failures = {f.id: f for f in report.failed}
+    assert isinstance(failures["text"].error, ImageError) and "binary mode" in str(failures["text"].error)
+    assert isinstance(failures["closed"].error, ImageError) and failures["closed"].reason == "unreadable"

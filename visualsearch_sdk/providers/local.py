@@ -136,7 +136,7 @@ class LocalAdapter(Adapter):
             path = None
         if url.provider == "memory" and path:
             raise ConfigurationError("memory:// takes no path; use local:///PATH for a persistent index")
-        token = url.password or url.username or given.token or env.token
+        token = given.token or url.password or url.username or env.token  # explicit options first
         base = given.base_url or base_url or env.base_url
         if base is not None:
             check_base_url(base, allow_http=client_options.allow_http)
