@@ -136,6 +136,7 @@ class AsyncVisualSearch(_ClientBase):
 
         async def one(batch: list[ImageRecord]) -> None:
             try:
+                run.check_not_stopped()
                 run.finished(batch, await self._run(flow(batch)))
             except VisualSearchError as exc:
                 run.crashed(batch, exc)

@@ -44,6 +44,7 @@ class BulkRun:
         self._failed = 0
         self._read = 0
         self.stop_reason: str | None = None
+        self._stop_error: VisualSearchError | None = None
 
     @property
     def stopped(self) -> bool:
@@ -90,10 +91,22 @@ class BulkRun:
 
     def crashed(self, batch: list[ImageRecord], exc: VisualSearchError) -> None:
         """A batch ended in an error that its flow did not turn into per-record failures."""
-        if isinstance(exc, AuthenticationError) and not self.stopped:
-            self.stop_reason = f"authentication failed: {exc.message}; the run was stopped"
+        if isinstance(exc, AuthenticationError):
+            self.stop(exc)
         failures = tuple(RecordFailure(id=r.id, error=exc, reason=type(exc).__name__) for r in batch)
         self.finished(batch, IndexReport(failed=failures))
+
+    def stop(self, exc: AuthenticationError) -> None:
+        """Stop the run (the first error wins): no more input is read, no batch not yet sent is sent."""
+        if self._stop_error is None:
+            self._stop_error = exc
+            self.stop_reason = f"authentication failed: {exc.message}; the run was stopped"
+
+    def check_not_stopped(self) -> None:
+        """Called by a worker before it sends a batch: a batch cut before the run stopped is not sent, it
+        fails with the error that stopped the run."""
+        if self._stop_error is not None:
+            raise self._stop_error
 
     def report(self) -> IndexReport:
         """The merged report: every record read appears exactly once."""

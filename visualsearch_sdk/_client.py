@@ -23,6 +23,7 @@ from visualsearch_sdk._bulk import Progress
 from visualsearch_sdk._client_base import WAIT_POLL_INTERVAL, WAIT_TIMEOUT, T, _ClientBase
 from visualsearch_sdk._core import Flow, Send, Sleep
 from visualsearch_sdk._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     VisualSearchError,
 )
@@ -165,8 +166,16 @@ class VisualSearch(_ClientBase):
                     except VisualSearchError as exc:
                         run.crashed(batch, exc)
 
+            def send(batch: list[ImageRecord]) -> IndexReport:
+                run.check_not_stopped()
+                try:
+                    return self._run(flow(batch))
+                except AuthenticationError as exc:  # stop now, not when the main thread settles the batch
+                    run.stop(exc)
+                    raise
+
             for batch in run.batches():
-                pending[pool.submit(self._run, flow(batch))] = batch
+                pending[pool.submit(send, batch)] = batch
                 if len(pending) >= workers * 2:
                     settle(wait(pending, return_when=FIRST_COMPLETED).done)
             settle(wait(pending).done)

@@ -125,7 +125,12 @@ class _ClientBase(abc.ABC):
         self._transport = transport
         self._proxy = proxy
         qps = max_qps if max_qps is not None else self.adapter.default_max_qps
-        self._bucket = TokenBucket(qps) if qps is not None else None
+        try:
+            self._bucket = TokenBucket(qps) if qps is not None else None
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"max_qps must be a positive number of requests per second, not {qps!r}"
+            ) from None
         self._on_request, self._on_response = on_request, on_response
         in_process = getattr(self.adapter, "in_process_handler", None)
         self._handler = in_process() if callable(in_process) and not (http_client or transport) else None
@@ -282,6 +287,8 @@ class _ClientBase(abc.ABC):
         """The bookkeeping of one ``index_many`` run, in batches of at most the provider's size."""
         self._pipeline.require(Capability.INDEX_WRITE)
         size = min(batch_size or self.adapter.batch_size, self.adapter.batch_size)
+        if isinstance(records, (ImageRecord, Mapping)):  # one record, as index() takes it; not its fields
+            records = [records]
         return BulkRun(records, batch_size=size, progress=progress)
 
     def _index_input(self, records: Iterable[ImageRecord | Mapping[str, Any]]) -> list[ImageRecord]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from visualsearch_sdk._exceptions import ConfigurationError
@@ -124,6 +125,15 @@ class ClientOptions(BaseModel):
     allow_http: bool = False
     """Allow plain ``http://`` to a non-loopback host (credentials would travel in the clear)."""
     user_agent: str = ""
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: httpx.Timeout) -> httpx.Timeout:
+        for name in ("connect", "read", "write", "pool"):
+            seconds = getattr(value, name)
+            if seconds is not None and not (isinstance(seconds, (int, float)) and 0 < seconds < math.inf):
+                raise ValueError(f"the {name} timeout must be a positive number of seconds (or None)")
+        return value
 
     def merged(self, **changes: Any) -> ClientOptions:
         """A copy with the given (non-None) fields replaced."""

@@ -4,7 +4,9 @@ Retried: connection errors and timeouts, 408, 429, 5xx and vendor "busy" codes (
 ``RateLimitError``/``ServerError``). A request that may have reached the provider is retried only when the
 operation is idempotent for that provider; a request that never left (connect error, pool timeout) or was
 refused before processing (429) is always safe. ``Retry-After`` is honoured up to a cap; otherwise
-exponential backoff with full jitter; an optional total deadline bounds the whole call.
+exponential backoff with "equal jitter" (a wait drawn between half and all of the exponential ceiling, so
+retries spread out but never come back at once); an optional deadline bounds the whole call: no wait that
+would end past it is slept, so no attempt starts after it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class RetryPolicy:
     max_backoff: float = 8.0
     retry_after_cap: float = 60.0
     deadline: float | None = None
-    """Seconds after which no new attempt starts."""
+    """Seconds from the first attempt after which no new attempt starts: a wait that would end past it is not
+    slept, the last error is raised instead."""
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def is_retryable(self, exc: BaseException, *, idempotent: bool) -> bool:
@@ -68,7 +71,7 @@ class RetryPolicy:
         """Keyword arguments for ``tenacity.Retrying``/``AsyncRetrying`` (the caller passes the sleep)."""
         stop: Any = tenacity.stop_after_attempt(self.max_retries + 1)
         if self.deadline is not None:
-            stop = stop | tenacity.stop_after_delay(self.deadline)
+            stop = stop | tenacity.stop_before_delay(self.deadline)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

@@ -339,7 +339,8 @@ def search(
     if json_out:
         _print_json(_result_json(result))
     else:
-        out.print(_result_table(f"{len(result.hits)} of {result.total} results ({result.provider})", result))
+        of = f" of {result.total}" if result.total is not None else ""  # some providers do not count
+        out.print(_result_table(f"{len(result.hits)}{of} results ({result.provider})", result))
 
 
 @app.command()

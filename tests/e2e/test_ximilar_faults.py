@@ -398,6 +398,8 @@ def test_auth_failure_stops_bulk_run_early(
     assert pulled < total, "the whole input was consumed"
     assert len(reported) == pulled, "every record read is reported"
     assert all(isinstance(f.error, AuthenticationError) for f in report.failed)
+    inserts = [r for r in fake.requests if r.url.path.endswith("/insert")]
+    assert len(inserts) <= 2, "batches cut after the run stopped were sent"  # at most the two in flight
     inserts = _paths(fake, "insert")
     assert len(inserts) * 10 <= pulled  # no insert retried: an auth error is final
     assert len(inserts) < total // 10

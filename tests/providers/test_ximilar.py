@@ -24,6 +24,7 @@ from visualsearch_sdk import (
     InvalidRequestError,
     NotFoundError,
     RateLimitError,
+    RetryPolicy,
     ServerError,
     UnsupportedCapabilityError,
     VisualSearch,
@@ -605,7 +606,9 @@ def test_error_codes_inside_2xx_bodies(code: int, cls: type[Exception]) -> None:
 
 def test_http_statuses_without_ximilar_body() -> None:
     adapter = make()
-    assert isinstance(adapter.error_for(answer({"detail": "No credits"}, 402)), RateLimitError)
+    no_credits = adapter.error_for(answer({"detail": "No credits"}, 402))
+    assert isinstance(no_credits, InvalidRequestError) and not isinstance(no_credits, RateLimitError)
+    assert not RetryPolicy().is_retryable(no_credits, idempotent=True)  # retrying cannot buy credits
     assert isinstance(adapter.error_for(answer({"detail": "slow down"}, 429)), RateLimitError)
     assert adapter.error_for(answer({"status": {"code": 205, "text": "records found"}}, 200)) is None
 

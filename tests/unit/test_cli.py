@@ -411,3 +411,20 @@ def test_ids_and_metadata_with_brackets_are_printed_verbatim(tmp_path: Path, url
     result = run("search", "--color", "#c81e1e", "--url", url)
     assert result.exit_code == 0, result.output
     assert "[/b]odd" in result.stdout and "[bold]x[/bold]" in result.stdout
+
+
+def test_search_on_a_provider_that_does_not_count_prints_no_total(samples: tuple[Sample, ...]) -> None:
+    from visualsearch_sdk import ImageRecord, VisualSearch
+    from visualsearch_sdk._serve import LoopbackServer
+    from visualsearch_sdk.testing.fakes import FakeXimilar
+
+    fake = FakeXimilar()
+    with LoopbackServer(fake) as server:
+        url = fake.client_url(base_url=server.url)
+        with VisualSearch(url) as vs:
+            assert vs.index([ImageRecord(id=s.id, image=s.jpeg) for s in samples[:5]]).ok
+            assert vs.search(id=samples[0].id, limit=3).total is None  # Ximilar does not count
+        result = run("search", "--id", samples[0].id, "--limit", "3", "--url", url)
+    fake.close()
+    assert result.exit_code == 0, result.output
+    assert "3 results (ximilar)" in result.stdout and "None" not in result.stdout

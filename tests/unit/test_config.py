@@ -445,3 +445,13 @@ def test_explicit_local_options_beat_the_urls_token() -> None:
         plain.adapter.options.token is not None
         and plain.adapter.options.token.get_secret_value() == "from-url"
     )
+
+
+@pytest.mark.parametrize(
+    "bad", [{"max_qps": 0}, {"max_qps": -1.5}, {"timeout": -1}, {"timeout": float("nan")}]
+)
+def test_bad_pacing_and_timeouts_fail_at_construction(bad: dict[str, float]) -> None:
+    from visualsearch_sdk import ConfigurationError, VisualSearch
+
+    with pytest.raises(ConfigurationError, match="positive"):
+        VisualSearch("memory://", **bad)  # type: ignore[arg-type]

@@ -111,3 +111,15 @@ def test_searching_an_empty_index_finds_nothing() -> None:
     assert engine.search(_unit_rows(1)[0], limit=5) == ([], 0)
     assert engine.search_color((200, 30, 30), limit=5) == ([], 0)
     engine.close()
+
+
+def test_an_unusable_index_path_is_a_configuration_error(tmp_path: Path) -> None:
+    from visualsearch_sdk import ConfigurationError, VisualSearch
+
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "not-a-db").mkdir()
+    (tmp_path / "not-a-db" / "index.sqlite3").write_bytes(b"this is not a database" * 100)
+    for name, says in (("a-file", "as a local index folder"), ("not-a-db", "cannot be used")):
+        with VisualSearch(f"local://{tmp_path / name}") as vs, pytest.raises(ConfigurationError, match=says):
+            vs.count()
+    assert (tmp_path / "not-a-db" / "index.sqlite3").read_bytes().startswith(b"this is not")  # left as it was

@@ -505,3 +505,15 @@ def test_an_absent_capability_is_named_in_words_and_by_its_enum_name() -> None:
         UnsupportedCapabilityError, match=r"does not support metadata filters \(Capability.FILTERS\)"
     ):
         vs.search(id="x", filter={"a": 1})
+
+
+def test_index_many_takes_one_record_as_index_does() -> None:
+    from visualsearch_sdk import ImageRecord, VisualSearch
+    from visualsearch_sdk._samples import make_samples
+
+    sample = make_samples()[0]
+    with VisualSearch("memory://") as vs:
+        report = vs.index_many(ImageRecord(id="one", image=sample.jpeg))  # type: ignore[arg-type]
+        assert report.succeeded == ("one",) and not report.failed
+        report = vs.index_many({"id": "two", "image": sample.jpeg})  # type: ignore[arg-type]
+        assert report.succeeded == ("two",) and vs.count() == 2

@@ -349,6 +349,15 @@ def test_each_retry_sends_the_same_request_body(sleeps: list[float]) -> None:
     assert first == second == {"limit": 3, "offset": 0, "color": "ff0000"}
 
 
+def test_a_wait_that_would_end_past_the_deadline_is_not_slept(sleeps: list[float]) -> None:
+    script = Script(fail(503), fail(503), ok({"count": 7}))
+    policy = RetryPolicy(max_retries=10, initial_backoff=1.2, max_backoff=1.2, deadline=0.5)
+    with sync_client(script, policy) as client, pytest.raises(ServerError) as info:
+        client.count()  # the first wait (0.6-1.2 s) would end past the 0.5 s deadline: raise, do not sleep
+    assert script.calls == 1 and sleeps == []
+    assert info.value.attempts == 1
+
+
 def test_deadline_stops_retrying(sleeps: list[float]) -> None:
     script = Script(fail(503))
     policy = RetryPolicy(max_retries=10, initial_backoff=0, max_backoff=0, deadline=0.0)

@@ -73,16 +73,29 @@ class Engine(_Ranking):
         self.path = None if path is None else Path(path)
         self._lock = threading.RLock()
         if self.path is not None:
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission, a read-only disk
+                raise ConfigurationError(
+                    f"cannot use {str(self.path)!r} as a local index folder: {exc}"
+                ) from exc
             target = str(self.path / "index.sqlite3")
         else:
             target = ":memory:"
-        self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL" if self.path is not None else "PRAGMA journal_mode=MEMORY")
-        self._db.execute("PRAGMA synchronous=NORMAL")
         try:
+            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None, timeout=30.0)
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"cannot open the local index {target!r}: {exc}") from exc
+        try:
+            self._db.execute(
+                "PRAGMA journal_mode=WAL" if self.path is not None else "PRAGMA journal_mode=MEMORY"
+            )
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self.multi_view = self._check_meta(multi_view)
+        except sqlite3.DatabaseError as exc:  # not a database, corrupt, or locked for longer than the timeout
+            self._db.close()
+            raise ConfigurationError(f"the local index {target!r} cannot be used: {exc}") from exc
         except BaseException:
             self._db.close()
             raise

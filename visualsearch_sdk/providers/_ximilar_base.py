@@ -19,7 +19,6 @@ from visualsearch_sdk._exceptions import (
     InvalidRequestError,
     NearDuplicateError,
     NotFoundError,
-    RateLimitError,
     ServerError,
 )
 from visualsearch_sdk.filters import Filter
@@ -143,8 +142,8 @@ class _XimilarBase(Adapter):
             return None
         detail = raw.get("detail") if isinstance(raw, dict) else None
         message = str(detail) if detail else f"HTTP {response.status_code} {response.reason_phrase}".strip()
-        cls = RateLimitError if response.status_code == 402 else None  # credits exhausted [?]
-        return status_error(self.provider, response, message=message, cls=cls)
+        # HTTP 402 (Payment Required: credits exhausted [?]) is an InvalidRequestError: retrying cannot help.
+        return status_error(self.provider, response, message=message)
 
     def _code_error(self, response: httpx.Response, status: _Status) -> APIStatusError:
         code = status.code
