@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -97,6 +97,21 @@ def _result_json(result: SearchResult) -> dict[str, Any]:
     }
 
 
+def _save_samples(samples: Sequence[Any], folder: Path) -> None:
+    """The demo's images as JPEG files, plus a CSV that ``visualsearch index`` reads (metadata included)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fields = list(samples[0].metadata)
+        with (folder / "products.csv").open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "image", *fields])
+            for sample in samples:
+                (folder / f"{sample.id}.jpg").write_bytes(sample.jpeg)
+                writer.writerow([sample.id, f"{sample.id}.jpg", *(sample.metadata[f] for f in fields)])
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write the samples to {folder}: {exc}") from exc
+
+
 def _report_json(report: IndexReport) -> dict[str, Any]:
     return {
         "succeeded": len(report.succeeded),
@@ -110,13 +125,30 @@ def _report_json(report: IndexReport) -> dict[str, Any]:
 
 
 @app.command()
-def demo(json_out: JsonOpt = False) -> None:
+def demo(
+    json_out: JsonOpt = False,
+    save_images: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-images",
+            help="Write the 24 sample images and a products.csv (id,image,metadata) to this folder; no demo.",
+        ),
+    ] = None,
+) -> None:
     """Index 24 sample product images into a temporary local index and search it four ways."""
     from PIL import Image, ImageEnhance
 
     from visualsearch_sdk._samples import make_samples
 
     samples = make_samples()
+    if save_images is not None:
+        _save_samples(samples, save_images)
+        out.print(
+            f"wrote 24 images and products.csv to {escape(str(save_images))}; try:\n"
+            f"  visualsearch index {escape(str(save_images / 'products.csv'))}\n"
+            f"  visualsearch search --image {escape(str(save_images / (samples[0].id + '.jpg')))} --limit 5"
+        )
+        return
     with (
         tempfile.TemporaryDirectory(prefix="visualsearch-demo-") as folder,
         VisualSearch.from_url(f"local://{Path(folder).as_posix()}") as vs,

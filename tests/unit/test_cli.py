@@ -428,3 +428,16 @@ def test_search_on_a_provider_that_does_not_count_prints_no_total(samples: tuple
     fake.close()
     assert result.exit_code == 0, result.output
     assert "3 results (ximilar)" in result.stdout and "None" not in result.stdout
+
+
+def test_demo_saves_the_samples_as_files_and_a_csv_that_index_reads(tmp_path: Path, url: str) -> None:
+    folder = tmp_path / "photos"
+    saved = run("demo", "--save-images", str(folder))
+    assert saved.exit_code == 0, saved.output
+    assert len(list(folder.glob("*.jpg"))) == 24 and "visualsearch index" in saved.stdout
+    indexed = run_json("index", str(folder / "products.csv"), "--url", url, "--json")
+    assert indexed["succeeded"] == 24 and indexed["failed"] == []
+    hits = run_json(
+        "search", "--image", str(folder / "dress-red.jpg"), "--url", url, "--json", "--limit", "1"
+    )
+    assert hits["hits"][0]["id"] == "dress-red" and hits["hits"][0]["metadata"]["brand"] == "Aurora"

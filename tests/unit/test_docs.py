@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import io
 import re
 from pathlib import Path
 
@@ -82,17 +81,13 @@ def test_every_docs_page_is_in_the_site_nav() -> None:
 
 
 def test_the_readme_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from PIL import Image
+    from typer.testing import CliRunner
 
-    from visualsearch_sdk._samples import make_samples
+    from visualsearch_sdk.cli import app
 
     tour = next(b for b in _blocks(ROOT / "README.md") if "VisualSearch.from_url" in b)
-    samples = {s.id: s.jpeg for s in make_samples()}
-    (tmp_path / "red_dress.jpg").write_bytes(samples["dress-red"])
-    (tmp_path / "query.jpg").write_bytes(samples["dress-red"])
-    with Image.open(io.BytesIO(samples["shoe-navy"])) as shoe:
-        shoe.save(tmp_path / "shoe.png")
     monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(app, ["demo", "--save-images", "photos"]).exit_code == 0  # as the README says
     code = compile(tour, "README tour", "exec")
     for _ in range(2):  # as written, twice: a reader runs it again against the same persistent index
         exec(code, {"__name__": "__tour__"})
