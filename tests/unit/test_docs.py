@@ -92,3 +92,51 @@ def test_the_readme_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     for _ in range(2):  # as written, twice: a reader runs it again against the same persistent index
         exec(code, {"__name__": "__tour__"})
     assert (tmp_path / "shop-index").is_dir()
+
+
+_OPERATIONS = {  # the first cell of a row of retries.md's idempotency table -> (operation, capability)
+    "`search`": ("search", None),
+    "`search_objects`": ("search_objects", "multi_object"),
+    "`get`": ("get", "get"),
+    "`count`": ("count", "count"),
+    "list": ("list", "list"),
+    "`verify`": ("verify", None),
+    "`update`": ("update", "index_update"),
+    "`delete`": ("delete", None),
+    "insert": ("index", None),
+    "status poll": ("index_status", "index_async"),
+}
+
+
+def _idempotency_table() -> dict[str, dict[str, str]]:
+    text = (ROOT / "docs" / "retries.md").read_text(encoding="utf-8")
+    lines = text[text.index("| operation | `local` |") :].splitlines()
+    names = [c.strip().strip("`") for c in lines[0].strip("|").split("|")][1:]
+    table: dict[str, dict[str, str]] = {}
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0].startswith("`send("):  # the caller decides, per request
+            continue
+        key = next((k for k in _OPERATIONS if cells[0].startswith(k)), cells[0])
+        table[key] = dict(zip(names, cells[1:]))
+    return table
+
+
+def test_the_retries_page_idempotency_table_is_what_the_adapters_declare() -> None:
+    from visualsearch_sdk._registry import get_adapter
+
+    table = _idempotency_table()
+    assert set(table) == set(_OPERATIONS), "a row is missing or unknown"
+    for key, row in table.items():
+        operation, capability = _OPERATIONS[key]
+        for name, cell in row.items():
+            adapter = get_adapter(name)
+            if capability is not None and capability not in {c.value for c in adapter.capabilities}:
+                expected = "—"
+            else:
+                expected = "yes" if operation in adapter.idempotent else "**no**"
+            assert cell == expected, (
+                f"retries.md says {cell!r} for {key} on {name}; the adapter: {expected!r}"
+            )
