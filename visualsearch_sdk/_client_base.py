@@ -103,8 +103,7 @@ class _ClientBase(abc.ABC):
             )
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client= or transport=, not both")
-        text = str(provider)
-        url = parse_provider_url(text if ":" in text else f"{text}://")
+        url = parse_provider_url(str(provider))
         if base_url is not None:
             url = type(url)(**{**url.__dict__, "params": {**url.params, "base_url": base_url}})
         self.client_options = ClientOptions().merged(

@@ -95,12 +95,12 @@ _E = TypeVar("_E", bound=EnvModel)
 def _explain(cls: type[BaseModel], exc: ValidationError) -> str:
     # Never echo input values: they may be secrets.
     prefix = cls.model_config.get("env_prefix", "")
-    problems = "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'value'} ({prefix}{str(e['loc'][0]).upper()}): {e['msg']}"
-        if prefix and e["loc"]
-        else f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
-        for e in exc.errors()
-    )
+
+    def name(loc: tuple[int | str, ...]) -> str:
+        field = ".".join(map(str, loc)) or "value"
+        return f"{field} ({prefix}{str(loc[0]).upper()})" if prefix and loc else field
+
+    problems = "; ".join(f"{name(e['loc'])}: {e['msg']}" for e in exc.errors())
     what = "settings" if cls.__name__.startswith("_") else cls.__name__
     where = "the argument or the environment variable" if prefix else "the argument"
     return f"invalid {what}: {problems}; fix {where} named"
@@ -180,8 +180,13 @@ class ProviderURL:
 
 
 def parse_provider_url(url: str) -> ProviderURL:
-    """Parse ``provider://[user[:secret]@]host[:port]/path?params``; credentials are percent-decoded."""
-    if "://" not in url and ":" in url:
+    """Parse ``provider://[user[:secret]@]host[:port]/path?params``; credentials are percent-decoded.
+
+    A bare provider name (``"local"``) stands for its URL with nothing else (``"local://"``).
+    """
+    if ":" not in url:
+        url = f"{url}://"
+    if "://" not in url:
         scheme, rest = url.split(":", 1)  # "local:relative/path?multi_view=true"
         path, _, query = rest.partition("?")
         return ProviderURL(
@@ -306,9 +311,6 @@ def resolve_environment(
         }
     )
     url = url or "memory://"
-    if (
-        "allow_http" in options
-        and parse_provider_url(url if ":" in url else f"{url}://").flag("allow_http") is not None
-    ):
+    if "allow_http" in options and parse_provider_url(url).flag("allow_http") is not None:
         del options["allow_http"]  # the URL's own ?allow_http= wins over the environment and the profile
     return ResolvedEnvironment(url=url, options=options, source=source)
